@@ -1,0 +1,161 @@
+/*
+ * `memento`: the command table. Every command and flag is declared here with its default and
+ * help; each command's code lives in cli/commands/<name>.ts and is imported only when that
+ * command runs, so `memento --help` and `memento traces` start fast. This is the only file
+ * that calls process.exit: commands return an exit status or throw a CliError.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CliError, EXIT } from './cli/errors.ts';
+import { ENVIRONMENT } from './config.ts';
+import { log, redact } from './log.ts';
+import { telemetry } from './telemetry/setup.ts';
+import { VERSION } from './version.ts';
+import type { ChatOptions } from './cli/commands/chat.ts';
+import type { AskOptions } from './cli/commands/ask.ts';
+import type { ServeOptions } from './cli/commands/serve.ts';
+import type { SimulatorOptions } from './cli/commands/simulator.ts';
+import type { TracesOptions } from './cli/commands/traces.ts';
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+function probability(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) {
+    throw new InvalidArgumentError(`must be a number from 0 to 1, got "${value}".`);
+  }
+  return n;
+}
+
+const environmentHelp = () =>
+  '\nEnvironment (flags override):\n' +
+  ENVIRONMENT.map((e) => `  ${e.name.padEnd(52)} ${e.meaning} [${e.default}]`).join('\n') +
+  '\n  and the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
+
+type Run = () => Promise<number | void>;
+let pending: Run | undefined;
+/** Commander only records which command was chosen; it runs after parsing, below. */
+const later = (run: Run) => {
+  pending = run;
+};
+
+function buildProgram(): Command {
+  const program = new Command('memento')
+    // Set before the subcommands are added: they copy it when they are created.
+    .exitOverride()
+    .description('Store and recall memories in plain language — one OpenTelemetry trace per turn.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', environmentHelp);
+
+  const userOption = () =>
+    new Option('-u, --user <name>', 'whose memories to use [MEMENTO_USER, $USER or default]');
+  const trafficOption = () =>
+    new Option('--traffic', 'print a line per network exchange (Azure OpenAI, MCP) as it completes');
+  const waterfallOption = () => new Option('--waterfall', "draw each turn's trace as a text waterfall");
+
+  program
+    .command('chat', { isDefault: true })
+    .description('interactive chat (the default command); /help lists the slash commands')
+    .addOption(userOption())
+    .addOption(trafficOption())
+    .addOption(waterfallOption())
+    .action((opts: ChatOptions) => later(async () => (await import('./cli/commands/chat.ts')).chat(opts)));
+
+  program
+    .command('ask')
+    .description('one turn, non-interactive: prints the answer and its trace id')
+    .argument('<text...>', 'what to say (quotes optional)')
+    .addOption(userOption())
+    .option('--json', 'print {answer, traceId, durationMs, phases, …} as JSON')
+    .addOption(trafficOption())
+    .addOption(waterfallOption())
+    .action((text: string[], opts: Omit<AskOptions, 'text'>) =>
+      later(async () => (await import('./cli/commands/ask.ts')).ask({ ...opts, text: text.join(' ') })),
+    );
+
+  program
+    .command('serve')
+    .description('run the Memento MCP server (Streamable HTTP /mcp, legacy SSE /sse, /health; or stdio)')
+    .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', '127.0.0.1')
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8000)
+    .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
+    .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
+    .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
+    .action((opts: ServeOptions) => later(async () => (await import('./cli/commands/serve.ts')).serve(opts)));
+
+  program
+    .command('simulator')
+    .description(
+      'run the offline Azure OpenAI stand-in (a SIMULATOR, not a model): Azure and /v1 chat completions, ' +
+        'rule-based tool calls, injected latency and faults',
+    )
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8011)
+    .option('--latency <ms>', 'added to every response', integer('--latency', 0, 600_000), 0)
+    .option('--jitter <ms>', 'random extra latency, up to this much', integer('--jitter', 0, 600_000), 0)
+    .option('--fail-rate <p>', 'share of requests that fail (429 with retry-after, or 500)', probability, 0)
+    .action((opts: SimulatorOptions) =>
+      later(async () => (await import('./cli/commands/simulator.ts')).simulator(opts)),
+    );
+
+  const traces = program
+    .command('traces')
+    .description('per-turn trace views from the local trace file or from Jaeger');
+  const traceSource = (cmd: Command) =>
+    cmd
+      .option('-f, --file <file>', 'trace file [MEMENTO_TRACE_FILE or ~/.local/state/memento/traces.jsonl]')
+      .option('--jaeger <url>', "read from Jaeger's query API instead (e.g. http://localhost:16686)")
+      .option('--json', 'print JSON instead of text');
+  traceSource(traces.command('list').description('recent turns, newest first'))
+    .option('-n, --limit <n>', 'how many turns', integer('--limit', 1, 100_000), 20)
+    .action((opts: TracesOptions) =>
+      later(async () => (await import('./cli/commands/traces.ts')).traces('list', opts)),
+    );
+  traceSource(traces.command('show').description('one turn as a waterfall').argument('<traceId>', 'trace id (a unique prefix is enough)'))
+    .action((id: string, opts: TracesOptions) =>
+      later(async () => (await import('./cli/commands/traces.ts')).traces('show', { ...opts, traceId: id })),
+    );
+  traceSource(traces.command('stats').description('Azure vs MCP latency: p50 / p95 / max per phase and per tool; slow turns'))
+    .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), 2000)
+    .option('-n, --limit <n>', 'only the newest n turns', integer('--limit', 1, 1_000_000))
+    .action((opts: TracesOptions) =>
+      later(async () => (await import('./cli/commands/traces.ts')).traces('stats', opts)),
+    );
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    // Commander has already printed the usage error or the help text.
+    const code = (err as { exitCode?: number }).exitCode;
+    return code === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (!pending) return EXIT.ok;
+  try {
+    return (await pending()) ?? EXIT.ok;
+  } catch (err) {
+    if (err instanceof CliError) {
+      if (err.message) process.stderr.write(`memento: ${redact(err.message)}\n`);
+      return err.exitCode;
+    }
+    log.error('unexpected failure', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    return EXIT.failed;
+  }
+}
+
+const code = await main(process.argv);
+await telemetry().shutdown();
+process.exit(code);

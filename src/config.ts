@@ -1,0 +1,107 @@
+/*
+ * Every environment setting Memento reads, with its default, in one place. Flags override
+ * these (cli.ts); `memento --help` prints this table.
+ */
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+
+/** A GA api-version of the Azure OpenAI data plane that supports tools and streaming usage. */
+export const DEFAULT_API_VERSION = '2024-10-21';
+
+export interface EnvSetting {
+  name: string;
+  default: string;
+  meaning: string;
+}
+
+export const ENVIRONMENT: readonly EnvSetting[] = [
+  { name: 'AZURE_OPENAI_ENDPOINT', default: 'unset → simulator', meaning: 'Azure OpenAI resource, https://NAME.openai.azure.com' },
+  { name: 'AZURE_OPENAI_API_KEY', default: 'unset', meaning: 'Azure OpenAI key (never logged or traced)' },
+  { name: 'OPENAI_API_VERSION', default: DEFAULT_API_VERSION, meaning: 'Azure OpenAI api-version' },
+  { name: 'AZURE_OPENAI_DEPLOYMENT', default: 'gpt-4o-mini', meaning: 'deployment (model) name' },
+  { name: 'OPENAI_BASE_URL', default: 'unset', meaning: 'any OpenAI-compatible endpoint instead of Azure (OpenAI, Ollama, vLLM, Azure v1)' },
+  { name: 'OPENAI_API_KEY', default: 'unset', meaning: 'key for OPENAI_BASE_URL' },
+  { name: 'MEMENTO_MCP_URL', default: 'unset → own server', meaning: 'MCP server: …/mcp (Streamable HTTP) or …/sse (legacy SSE)' },
+  { name: 'MEMENTO_MCP_TOKEN', default: 'unset', meaning: 'bearer token (client sends it; server requires it)' },
+  { name: 'MEMENTO_USER', default: '$USER or default', meaning: 'current user' },
+  { name: 'MEMENTO_DATA_DIR', default: './memento-data', meaning: 'server storage root' },
+  { name: 'MEMENTO_JAEGER_URL', default: 'http://localhost:16686', meaning: 'Jaeger UI for deep links and `traces --jaeger`' },
+  { name: 'MEMENTO_TRACE_FILE', default: '~/.local/state/memento/traces.jsonl', meaning: 'local trace file (`off` disables)' },
+  { name: 'MEMENTO_LOG_LEVEL', default: 'info', meaning: 'debug | info | warn | error | silent (logs go to stderr)' },
+  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', meaning: 'OTLP/HTTP collector' },
+  { name: 'OTEL_SDK_DISABLED', default: 'false', meaning: '`true` turns tracing and metrics off' },
+  { name: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', default: 'false', meaning: '`true` records prompts, answers and tool arguments on spans' },
+];
+
+export type Provider = 'azure' | 'openai' | 'simulator';
+
+export interface ModelSettings {
+  provider: Provider;
+  /** Deployment (Azure) or model name. */
+  deployment: string;
+  /** Azure resource endpoint, or the OpenAI-compatible base URL. Unset for the simulator. */
+  endpoint?: string;
+  apiKey?: string;
+  apiVersion?: string;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const v = value?.trim();
+  return v ? v : undefined;
+}
+
+export function modelSettings(env: NodeJS.ProcessEnv = process.env): ModelSettings {
+  const deployment = nonEmpty(env.AZURE_OPENAI_DEPLOYMENT) ?? 'gpt-4o-mini';
+  const azureEndpoint = nonEmpty(env.AZURE_OPENAI_ENDPOINT);
+  if (azureEndpoint) {
+    return {
+      provider: 'azure',
+      deployment,
+      endpoint: azureEndpoint,
+      apiKey: nonEmpty(env.AZURE_OPENAI_API_KEY),
+      apiVersion: nonEmpty(env.OPENAI_API_VERSION) ?? DEFAULT_API_VERSION,
+    };
+  }
+  const baseURL = nonEmpty(env.OPENAI_BASE_URL);
+  if (baseURL) {
+    return { provider: 'openai', deployment, endpoint: baseURL, apiKey: nonEmpty(env.OPENAI_API_KEY) };
+  }
+  return { provider: 'simulator', deployment };
+}
+
+export interface McpSettings {
+  /** Unset: the client starts its own server (`memento serve --stdio`). */
+  url?: string;
+  token?: string;
+}
+
+export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
+  return { url: nonEmpty(env.MEMENTO_MCP_URL), token: nonEmpty(env.MEMENTO_MCP_TOKEN) };
+}
+
+export function defaultUser(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = nonEmpty(env.MEMENTO_USER) ?? nonEmpty(env.USER);
+  if (fromEnv) return fromEnv;
+  try {
+    return userInfo().username || 'default';
+  } catch {
+    return 'default';
+  }
+}
+
+export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(nonEmpty(env.MEMENTO_DATA_DIR) ?? 'memento-data');
+}
+
+export function jaegerUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return (nonEmpty(env.MEMENTO_JAEGER_URL) ?? 'http://localhost:16686').replace(/\/+$/, '');
+}
+
+/** `$MEMENTO_JAEGER_URL/trace/<traceId>`: the deep link printed after every turn. */
+export function jaegerTraceLink(traceId: string, env: NodeJS.ProcessEnv = process.env): string {
+  return `${jaegerUrl(env)}/trace/${traceId}`;
+}
+
+export function captureContent(env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT ?? '').trim().toLowerCase() === 'true';
+}

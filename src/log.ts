@@ -1,0 +1,68 @@
+/*
+ * Logs: one line each on stderr, never on stdout (answers, `--json` output and stdio MCP
+ * traffic own stdout). Each line carries the active trace_id/span_id so it leads to its trace,
+ * and every value is passed through `redact`, which removes registered secrets whatever
+ * route they took into a message.
+ */
+import { trace } from '@opentelemetry/api';
+import { format } from 'node:util';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+const secrets = new Set<string>();
+
+/** Registers a value (API key, bearer token) that must never be printed. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 4) secrets.add(value);
+}
+
+/** `text` with every registered secret replaced by `[REDACTED]`. */
+export function redact(text: string): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
+  return out;
+}
+
+function levelFromEnv(): LogLevel {
+  const raw = (process.env.MEMENTO_LOG_LEVEL ?? 'info').toLowerCase();
+  return raw in ORDER ? (raw as LogLevel) : 'info';
+}
+
+let threshold = ORDER[levelFromEnv()];
+let sink: (line: string) => void = (line) => process.stderr.write(line);
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = ORDER[level];
+}
+
+/** Redirects log lines (tests, or the REPL that must not tear its prompt). */
+export function setLogSink(fn: (line: string) => void): void {
+  sink = fn;
+}
+
+function quote(value: unknown): string {
+  const s = typeof value === 'string' ? value : value instanceof Error ? value.message : format('%o', value);
+  return /[\s="]/.test(s) || s === '' ? JSON.stringify(s) : s;
+}
+
+function emit(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+  if (ORDER[level] < threshold) return;
+  let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}`;
+  if (fields) for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${quote(v)}`;
+  const ctx = trace.getActiveSpan()?.spanContext();
+  if (ctx && ctx.traceId !== '00000000000000000000000000000000') line += ` trace_id=${ctx.traceId} span_id=${ctx.spanId}`;
+  try {
+    sink(redact(line) + '\n');
+  } catch {
+    // stderr closed (the parent went away): logging must never take the process down.
+  }
+}
+
+export const log = {
+  debug: (msg: string, fields?: Record<string, unknown>) => emit('debug', msg, fields),
+  info: (msg: string, fields?: Record<string, unknown>) => emit('info', msg, fields),
+  warn: (msg: string, fields?: Record<string, unknown>) => emit('warn', msg, fields),
+  error: (msg: string, fields?: Record<string, unknown>) => emit('error', msg, fields),
+  enabled: (level: LogLevel) => ORDER[level] >= threshold,
+};

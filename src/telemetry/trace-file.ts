@@ -1,0 +1,95 @@
+/*
+ * The local trace file: Memento's traces without a collector. Each export batch is one line
+ * of OTLP/JSON (the body an OTLP/HTTP exporter would POST, encoded by the SDK's own
+ * serializer), appended to MEMENTO_TRACE_FILE. When the file passes its cap it becomes
+ * `<file>.1` (replacing the previous one) and a new file starts, so the disk holds at most
+ * twice the cap and `memento traces` always has the latest turns.
+ *
+ * The client and the MCP server it starts both append to the same file; each batch is a
+ * single write to a file opened with O_APPEND, so lines from the two processes never
+ * interleave.
+ */
+import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { diag } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+
+export interface TraceFileSettings {
+  path: string;
+  maxBytes: number;
+}
+
+export const DEFAULT_TRACE_FILE_MAX_BYTES = 8 * 1024 * 1024;
+
+/** `$XDG_STATE_HOME/memento/traces.jsonl`, i.e. `~/.local/state/memento/traces.jsonl`. */
+export function defaultTraceFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
+  return join(stateHome, 'memento', 'traces.jsonl');
+}
+
+/** The trace file from MEMENTO_TRACE_FILE (`off` disables it) and MEMENTO_TRACE_FILE_MAX_BYTES. */
+export function traceFileSettings(env: NodeJS.ProcessEnv = process.env): TraceFileSettings | undefined {
+  const raw = env.MEMENTO_TRACE_FILE?.trim();
+  if (raw && ['off', 'none', 'false', '0'].includes(raw.toLowerCase())) return undefined;
+  const max = Number(env.MEMENTO_TRACE_FILE_MAX_BYTES);
+  return {
+    path: resolve(raw || defaultTraceFilePath(env)),
+    maxBytes: Number.isFinite(max) && max >= 4096 ? max : DEFAULT_TRACE_FILE_MAX_BYTES,
+  };
+}
+
+export class TraceFileExporter implements SpanExporter {
+  private readonly settings: TraceFileSettings;
+  private ready: Promise<unknown> | undefined;
+  private pending: Promise<void> = Promise.resolve();
+  private shut = false;
+
+  constructor(settings: TraceFileSettings) {
+    this.settings = settings;
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    if (this.shut) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('trace file exporter is shut down') });
+      return;
+    }
+    const body = JsonTraceSerializer.serializeRequest(spans);
+    if (!body) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('could not encode spans') });
+      return;
+    }
+    const line = Buffer.concat([body, Buffer.from('\n')]);
+    this.pending = this.pending
+      .then(() => this.append(line))
+      .then(
+        () => resultCallback({ code: ExportResultCode.SUCCESS }),
+        (error: Error) => {
+          diag.error(`trace file ${this.settings.path}: ${error.message}`);
+          resultCallback({ code: ExportResultCode.FAILED, error });
+        },
+      );
+  }
+
+  private async append(line: Buffer): Promise<void> {
+    this.ready ??= mkdir(dirname(this.settings.path), { recursive: true });
+    await this.ready;
+    await appendFile(this.settings.path, line);
+    const { size } = await stat(this.settings.path);
+    if (size > this.settings.maxBytes) {
+      // Another process may have rotated it first; then there is nothing left to do.
+      await rename(this.settings.path, `${this.settings.path}.1`).catch(() => {});
+    }
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.pending;
+  }
+
+  async shutdown(): Promise<void> {
+    this.shut = true;
+    await this.pending;
+  }
+}

@@ -1,0 +1,43 @@
+/*
+ * Keeps the finished spans of the client's last few traces in memory, so the terminal can
+ * show a turn's split (Azure / MCP / client) and waterfall the moment the turn ends, without
+ * waiting for an export or reading the trace file back.
+ */
+import type { Context } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+
+export class TurnRecorder implements SpanProcessor {
+  private readonly traces = new Map<string, ReadableSpan[]>();
+  private readonly keep: number;
+
+  constructor(keep = 16) {
+    this.keep = keep;
+  }
+
+  onStart(_span: Span, _parentContext: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    const { traceId } = span.spanContext();
+    let spans = this.traces.get(traceId);
+    if (!spans) {
+      spans = [];
+      this.traces.set(traceId, spans);
+      if (this.traces.size > this.keep) {
+        const oldest = this.traces.keys().next().value;
+        if (oldest !== undefined) this.traces.delete(oldest);
+      }
+    }
+    spans.push(span);
+  }
+
+  /** The finished spans of one trace, in the order they ended. */
+  spans(traceId: string): readonly ReadableSpan[] {
+    return this.traces.get(traceId) ?? [];
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {
+    this.traces.clear();
+  }
+}

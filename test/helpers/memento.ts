@@ -1,0 +1,128 @@
+/*
+ * Runs the real `memento` command (bin/memento → node --import preload → src/cli.ts) as a
+ * child process, the way a user or a script would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const MEMENTO_BIN = join(ROOT, 'bin', 'memento');
+
+/**
+ * A clean environment for a child `memento`: no Azure or MCP settings leak in from the
+ * developer's shell, telemetry off unless a test turns it on, traces to a temp file.
+ */
+export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TERM', 'NODE_COMPILE_CACHE']) {
+    if (process.env[key] !== undefined) env[key] = process.env[key];
+  }
+  Object.assign(env, {
+    OTEL_SDK_DISABLED: 'true',
+    MEMENTO_LOG_LEVEL: 'warn',
+    MEMENTO_TRACE_FILE: 'off',
+    NO_COLOR: '1',
+    ...extra,
+  });
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  input?: string;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** Runs `memento ARGS…` to completion. */
+export function runMemento(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const started = performance.now();
+  const child = spawn(MEMENTO_BIN, args, {
+    cwd: options.cwd ?? ROOT,
+    env: baseEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 45_000);
+  return new Promise((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr, durationMs: performance.now() - started });
+    });
+  });
+}
+
+export interface Running {
+  child: ChildProcess;
+  /** The URL from the process's "listening on URL" line. */
+  url: string;
+  stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts a long-running `memento` (serve, simulator) and waits for its
+ * "listening on http://…" line on stderr; pass `--port 0` to get a free port.
+ */
+export async function startMemento(args: string[], options: RunOptions = {}): Promise<Running> {
+  const child = spawn(MEMENTO_BIN, args, {
+    cwd: options.cwd ?? ROOT,
+    env: baseEnv({ MEMENTO_LOG_LEVEL: 'info', ...options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const url = await new Promise<string>((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`memento ${args.join(' ')} did not start:\n${err}${out}`));
+    }, options.timeoutMs ?? 30_000);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      const m = /listening on (https?:\/\/\S+)/.exec(err);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolvePromise(m[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`memento ${args.join(' ')} exited with ${code}:\n${err}${out}`));
+    });
+  });
+  return {
+    child,
+    url,
+    stderr: () => err,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolvePromise) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolvePromise(child.exitCode);
+        child.once('exit', (code) => resolvePromise(code));
+        child.kill(signal);
+      }),
+  };
+}
+
+/** A fresh temp directory, removed by the returned cleanup function. */
+export async function tempDir(prefix = 'memento-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
