@@ -1,0 +1,60 @@
+/*
+ * The metric instruments Memento records, created on first use: the metrics API has no proxy
+ * provider, so an instrument made before the SDK registered its MeterProvider would stay a
+ * no-op for the life of the process.
+ */
+import { metrics, type Histogram } from '@opentelemetry/api';
+import {
+  BUCKETS_GEN_AI_OPERATION_DURATION_S,
+  BUCKETS_GEN_AI_TOKEN_USAGE,
+  BUCKETS_MCP_OPERATION_DURATION_S,
+  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  METRIC_MCP_CLIENT_OPERATION_DURATION,
+  METRIC_MCP_SERVER_OPERATION_DURATION,
+  METRIC_MEMENTO_TURN_DURATION,
+} from './semconv.ts';
+import { VERSION } from '../version.ts';
+
+export interface Instruments {
+  genAiOperationDuration: Histogram;
+  genAiTokenUsage: Histogram;
+  mcpClientOperationDuration: Histogram;
+  mcpServerOperationDuration: Histogram;
+  turnDuration: Histogram;
+}
+
+let cached: Instruments | undefined;
+
+export function instruments(): Instruments {
+  if (cached) return cached;
+  const meter = metrics.getMeter('memento', VERSION);
+  cached = {
+    genAiOperationDuration: meter.createHistogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
+      unit: 's',
+      description: 'GenAI operation duration.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_OPERATION_DURATION_S },
+    }),
+    genAiTokenUsage: meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
+      unit: '{token}',
+      description: 'Number of input and output tokens used.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TOKEN_USAGE },
+    }),
+    mcpClientOperationDuration: meter.createHistogram(METRIC_MCP_CLIENT_OPERATION_DURATION, {
+      unit: 's',
+      description: 'The duration of the MCP request or notification as observed on the sender from the time it was sent until the response or ack is received.',
+      advice: { explicitBucketBoundaries: BUCKETS_MCP_OPERATION_DURATION_S },
+    }),
+    mcpServerOperationDuration: meter.createHistogram(METRIC_MCP_SERVER_OPERATION_DURATION, {
+      unit: 's',
+      description: 'MCP request or notification duration as observed on the receiver from the time it was received until the result or ack is sent.',
+      advice: { explicitBucketBoundaries: BUCKETS_MCP_OPERATION_DURATION_S },
+    }),
+    turnDuration: meter.createHistogram(METRIC_MEMENTO_TURN_DURATION, {
+      unit: 's',
+      description: 'Duration of one user turn: intent call, tool calls and summarizing call.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_OPERATION_DURATION_S },
+    }),
+  };
+  return cached;
+}
