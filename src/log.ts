@@ -41,6 +41,15 @@ export function setLogSink(fn: (line: string) => void): void {
   sink = fn;
 }
 
+/** Writes an already formatted line (a child process's log) through the same sink. */
+export function writeLogLine(line: string): void {
+  try {
+    sink(redact(line));
+  } catch {
+    // See emit().
+  }
+}
+
 function quote(value: unknown): string {
   const s = typeof value === 'string' ? value : value instanceof Error ? value.message : format('%o', value);
   return /[\s="]/.test(s) || s === '' ? JSON.stringify(s) : s;

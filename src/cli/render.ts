@@ -1,0 +1,104 @@
+/*
+ * What a turn looks like in the terminal: a spinner on stderr while Memento waits (only on a
+ * terminal: scripts get clean output), the answer streamed to stdout as it arrives, and a
+ * footer with the trace id, the Jaeger link and where the time went.
+ */
+import pc from 'picocolors';
+import yoctoSpinner, { type Spinner } from 'yocto-spinner';
+import { jaegerTraceLink } from '../config.ts';
+import type { TurnResult, TurnStatus } from '../client/agent.ts';
+import type { Exchange } from '../client/http.ts';
+
+export function seconds(ms: number): string {
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+}
+
+function bytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} kB` : `${n} B`;
+}
+
+function statusText(status: TurnStatus): string {
+  switch (status.kind) {
+    case 'connecting':
+      return 'connecting to the MCP server…';
+    case 'thinking':
+      return 'asking the model…';
+    case 'tools':
+      return `running ${status.names.join(', ')}…`;
+    case 'answering':
+      return 'writing the answer…';
+  }
+}
+
+/** Renders one turn as it happens. */
+export class TurnView {
+  private spinner: Spinner | undefined;
+  private streamed = false;
+  private readonly out: NodeJS.WriteStream;
+  private readonly interactive: boolean;
+
+  constructor(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
+    this.out = out;
+    this.interactive = Boolean(err.isTTY) && !('CI' in process.env);
+    if (this.interactive) {
+      this.spinner = yoctoSpinner({ text: 'thinking…', stream: err, handleSignals: false }).start();
+    }
+  }
+
+  status = (status: TurnStatus): void => {
+    if (this.spinner && !this.streamed) this.spinner.text = statusText(status);
+  };
+
+  text = (delta: string): void => {
+    if (!this.streamed) {
+      this.spinner?.stop();
+      this.spinner = undefined;
+      this.streamed = true;
+    }
+    this.out.write(delta);
+  };
+
+  /** Stops the spinner; ends the streamed answer with a newline. */
+  finish(result: TurnResult): void {
+    this.spinner?.stop();
+    this.spinner = undefined;
+    if (this.streamed) {
+      this.out.write('\n');
+    } else if (result.ok && result.answer) {
+      this.out.write(`${result.answer}\n`);
+    }
+  }
+
+  /** Pauses the spinner so another line (a --traffic line) can be printed cleanly. */
+  around(write: () => void): void {
+    if (this.spinner) {
+      this.spinner.clear();
+      write();
+      this.spinner.start();
+    } else {
+      write();
+    }
+  }
+}
+
+/** The lines printed after a turn: trace id and Jaeger link, then the split of its time. */
+export function footer(result: TurnResult): string {
+  const lines: string[] = [];
+  if (result.traceId) lines.push(`${pc.dim('trace')} ${result.traceId}  ${pc.dim(jaegerTraceLink(result.traceId))}`);
+  const p = result.phases;
+  lines.push(
+    pc.dim(
+      `${seconds(result.durationMs)}: Azure ${seconds(p.azureMs)} · MCP ${seconds(p.mcpMs)} · client ${seconds(p.clientMs)}` +
+        ` · ${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`,
+    ),
+  );
+  return lines.join('\n');
+}
+
+/** One `--traffic` line per completed HTTP exchange, like watching the wire. */
+export function trafficLine(e: Exchange): string {
+  const service = e.service === 'AZURE_OPENAI' ? pc.magenta(e.service) : pc.cyan(e.service);
+  const status =
+    e.status === undefined ? pc.red(e.error ?? 'failed') : e.status >= 400 ? pc.red(String(e.status)) : pc.green(String(e.status));
+  return `${pc.dim('⇄')} ${service} ${e.method} ${e.url.pathname} ${status} ${seconds(e.durationMs)} ${pc.dim(`↑${bytes(e.bytesSent)} ↓${bytes(e.bytesReceived)}`)}`;
+}

@@ -1,0 +1,104 @@
+/*
+ * The failures people meet, each turned into one line that names the setting to check, and
+ * a low-cardinality `error.type` for the spans. Messages never include keys or tokens: they
+ * are built from status codes and setting names, never from request headers.
+ */
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { ModelSettings } from '../config.ts';
+
+/** A setting is missing or malformed: nothing was sent anywhere. */
+export class ConfigError extends Error {
+  readonly errorType = 'config';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A turn that could not complete; `message` is for the person at the terminal. */
+export class TurnError extends Error {
+  readonly errorType: string;
+  constructor(message: string, errorType: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TurnError';
+    this.errorType = errorType;
+  }
+}
+
+/** The user cancelled the turn (Ctrl-C): not an error, but the turn has no answer. */
+export class TurnCancelled extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'TurnCancelled';
+  }
+}
+
+function names(settings: ModelSettings) {
+  if (settings.provider === 'openai') {
+    return { service: 'the model endpoint', key: 'OPENAI_API_KEY', where: 'OPENAI_BASE_URL', model: 'AZURE_OPENAI_DEPLOYMENT (the model name)' };
+  }
+  if (settings.provider === 'simulator') {
+    return { service: 'the built-in simulator', key: 'the simulator key', where: 'the simulator', model: 'AZURE_OPENAI_DEPLOYMENT' };
+  }
+  return { service: 'Azure OpenAI', key: 'AZURE_OPENAI_API_KEY', where: 'AZURE_OPENAI_ENDPOINT', model: 'AZURE_OPENAI_DEPLOYMENT' };
+}
+
+/** Explains a failed model call; `retries` is how many times the openai package retried. */
+export function modelError(err: unknown, settings: ModelSettings, retries: number): TurnError | TurnCancelled {
+  if (err instanceof TurnError || err instanceof TurnCancelled) return err;
+  if (err instanceof APIUserAbortError || (err as Error)?.name === 'AbortError') return new TurnCancelled();
+  if (err instanceof ConfigError) return new TurnError(err.message, 'config', { cause: err });
+  const n = names(settings);
+  const afterRetries = retries > 0 ? ` after ${retries} retries` : '';
+  if (err instanceof APIConnectionTimeoutError) {
+    return new TurnError(`${n.service} did not answer in time${afterRetries} (timeout); check ${n.where} or raise MEMENTO_MODEL_TIMEOUT_MS.`, 'timeout', { cause: err });
+  }
+  if (err instanceof APIConnectionError) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const code = cause?.code ?? 'connection_error';
+    return new TurnError(`cannot reach ${n.service} (${code}); check ${n.where}.`, code, { cause: err });
+  }
+  if (err instanceof APIError && typeof err.status === 'number') {
+    const status = err.status;
+    const type = String(status);
+    if (status === 401 || status === 403) {
+      return new TurnError(`${n.service} refused the credentials (${status}); check ${n.key}.`, type, { cause: err });
+    }
+    if (status === 404) {
+      return new TurnError(`${n.service} has no deployment "${settings.deployment}" (404); check ${n.model} and ${n.where}.`, type, { cause: err });
+    }
+    if (status === 429) {
+      return new TurnError(`${n.service} is rate-limiting requests (429)${afterRetries}; wait a little and try again.`, type, { cause: err });
+    }
+    if (status >= 500) {
+      return new TurnError(`${n.service} failed (${status})${afterRetries}; try again shortly.`, type, { cause: err });
+    }
+    return new TurnError(`${n.service} rejected the request (${status}): ${safeMessage(err)}`, type, { cause: err });
+  }
+  return new TurnError(`the model call failed: ${safeMessage(err)}`, errorName(err), { cause: err });
+}
+
+/** Explains a failure to reach or use the MCP server. */
+export function mcpError(err: unknown, url: string | undefined): TurnError | TurnCancelled {
+  if (err instanceof TurnError || err instanceof TurnCancelled) return err;
+  if ((err as Error)?.name === 'AbortError') return new TurnCancelled();
+  const where = url ? `the MCP server at ${url}` : 'the MCP server this client started';
+  const hint = url ? 'check MEMENTO_MCP_URL (is `memento serve` running?)' : 'run with MEMENTO_LOG_LEVEL=debug to see why it stopped';
+  const text = safeMessage(err);
+  const status = /\b(401|403)\b/.exec(text)?.[1];
+  if (status) {
+    return new TurnError(`${where} refused the request (${status}); check MEMENTO_MCP_TOKEN.`, status, { cause: err });
+  }
+  const code = (err as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
+  const errorType = typeof code === 'string' ? code : typeof code === 'number' ? String(code) : 'mcp_unavailable';
+  return new TurnError(`cannot use ${where} (${text}); ${hint}.`, errorType, { cause: err });
+}
+
+function safeMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0]!.slice(0, 300);
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error && err.name && err.name !== 'Error' ? err.name : '_OTHER';
+}

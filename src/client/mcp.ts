@@ -1,0 +1,234 @@
+/*
+ * The client's side of MCP: one connection to the Memento MCP server, made lazily inside a
+ * turn (so connecting and listing tools are spans of that turn's trace) and made again on
+ * the next turn after the server went away.
+ *
+ * - MEMENTO_MCP_URL ending in /sse: legacy HTTP+SSE.
+ * - Any other URL: Streamable HTTP, falling back to legacy SSE on the same URL when the
+ *   server answers the initialize POST with a 4xx (the MCP spec's backwards-compatibility
+ *   procedure).
+ * - No URL: the client starts its own `memento serve --stdio` as a child process, which
+ *   exports its spans as `memento-mcp-server`, so the trace still shows two services.
+ *
+ * The current user travels in every request's `params._meta` (USER_META_KEY), outside the
+ * tool arguments the model writes, and `user_id` is removed from the schemas the model sees.
+ */
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { ChatCompletionTool } from 'openai/resources/chat/completions';
+import { log, writeLogLine } from '../log.ts';
+import { USER_ARGUMENT, USER_META_KEY } from '../protocol.ts';
+import { instrumentClientTransport, type McpTransportKind } from '../telemetry/mcp.ts';
+import { VERSION } from '../version.ts';
+import { mcpError } from './errors.ts';
+import type { FetchLike } from './http.ts';
+
+export interface McpOptions {
+  /** Unset: start our own server over stdio. */
+  url?: string;
+  token?: string;
+  fetch: FetchLike;
+  /** How long one MCP request may take. */
+  requestTimeoutMs: number;
+}
+
+interface Live {
+  client: Client;
+  kind: McpTransportKind;
+  tools: Tool[];
+  closed: boolean;
+}
+
+const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
+const PRELOAD = fileURLToPath(new URL('../telemetry/preload.ts', import.meta.url));
+
+export class McpConnection {
+  private live: Live | undefined;
+  private connecting: Promise<Live> | undefined;
+  private readonly options: McpOptions;
+
+  constructor(options: McpOptions) {
+    this.options = options;
+  }
+
+  /** Where the tools come from, for messages and `/help`. */
+  describe(): string {
+    return this.options.url ?? 'its own server (memento serve --stdio)';
+  }
+
+  /** The tools in the form the model takes, from the server's own `tools/list`. */
+  async modelTools(): Promise<ChatCompletionTool[]> {
+    const live = await this.connect();
+    return live.tools.map(toModelTool);
+  }
+
+  /** The names of the server's tools. */
+  async toolNames(): Promise<Set<string>> {
+    return new Set((await this.connect()).tools.map((t) => t.name));
+  }
+
+  /**
+   * Calls a tool for `user`. A request that provably never reached a server (connection
+   * refused, or a session the server no longer knows after a restart) is sent once more on a
+   * fresh connection; anything that may have reached it is not repeated, so a store is never
+   * made twice.
+   */
+  async call(name: string, args: Record<string, unknown>, user: string, signal?: AbortSignal): Promise<CallToolResult> {
+    const params = { name, arguments: args, _meta: { [USER_META_KEY]: user } };
+    const options = { signal, timeout: this.options.requestTimeoutMs };
+    let live = await this.connect();
+    try {
+      return (await live.client.callTool(params, undefined, options)) as CallToolResult;
+    } catch (err) {
+      if (!neverArrived(err)) {
+        if (isConnectionLoss(err)) this.drop(live);
+        throw mcpError(err, this.options.url);
+      }
+      log.debug('MCP request did not reach the server; reconnecting once', { reason: (err as Error).message });
+      this.drop(live);
+      live = await this.connect();
+      try {
+        return (await live.client.callTool(params, undefined, options)) as CallToolResult;
+      } catch (again) {
+        if (isConnectionLoss(again) || neverArrived(again)) this.drop(live);
+        throw mcpError(again, this.options.url);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const live = this.live;
+    this.live = undefined;
+    if (!live) return;
+    live.closed = true;
+    await live.client.close().catch(() => {});
+  }
+
+  private connect(): Promise<Live> {
+    if (this.live && !this.live.closed) return Promise.resolve(this.live);
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private drop(live: Live): void {
+    if (this.live === live) this.live = undefined;
+    live.closed = true;
+    void live.client.close().catch(() => {});
+  }
+
+  private async open(): Promise<Live> {
+    const url = this.options.url;
+    try {
+      let live: Live;
+      if (!url) {
+        live = await this.start(this.stdioTransport(), 'stdio');
+      } else if (new URL(url).pathname.replace(/\/+$/, '').endsWith('/sse')) {
+        live = await this.start(this.sseTransport(url), 'sse', url);
+      } else {
+        try {
+          live = await this.start(this.streamableTransport(url), 'http', url);
+        } catch (err) {
+          if (!(err instanceof StreamableHTTPError) || err.code === undefined || err.code < 400 || err.code >= 500 || err.code === 401 || err.code === 403) {
+            throw err;
+          }
+          log.debug('Streamable HTTP refused; trying legacy SSE on the same URL', { status: err.code });
+          live = await this.start(this.sseTransport(url), 'sse', url);
+        }
+      }
+      this.live = live;
+      return live;
+    } catch (err) {
+      throw mcpError(err, url);
+    }
+  }
+
+  private async start(transport: Transport, kind: McpTransportKind, url?: string): Promise<Live> {
+    const client = new Client({ name: 'memento-client', version: VERSION });
+    const live: Live = { client, kind, tools: [], closed: false };
+    client.onclose = () => {
+      live.closed = true;
+      if (this.live === live) this.live = undefined;
+    };
+    await client.connect(instrumentClientTransport(transport, { transport: kind, url: url ? new URL(url) : undefined }), {
+      timeout: this.options.requestTimeoutMs,
+    });
+    live.tools = (await client.listTools(undefined, { timeout: this.options.requestTimeoutMs })).tools;
+    log.debug('connected to MCP server', { transport: kind, tools: live.tools.length });
+    return live;
+  }
+
+  private headers(): Record<string, string> {
+    return this.options.token ? { Authorization: `Bearer ${this.options.token}` } : {};
+  }
+
+  private streamableTransport(url: string): Transport {
+    return new StreamableHTTPClientTransport(new URL(url), {
+      fetch: this.options.fetch,
+      requestInit: { headers: this.headers() },
+    });
+  }
+
+  private sseTransport(url: string): Transport {
+    const headers = this.headers();
+    return new SSEClientTransport(new URL(url), {
+      fetch: this.options.fetch,
+      requestInit: { headers },
+      eventSourceInit: {
+        fetch: (input, init) => this.options.fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
+      },
+    });
+  }
+
+  private stdioTransport(): Transport {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    // The child's routine chatter would tear the chat's prompt; its warnings still come through.
+    env.MEMENTO_LOG_LEVEL ??= 'warn';
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: ['--import', PRELOAD, CLI, 'serve', '--stdio'],
+      env,
+      stderr: 'pipe',
+    });
+    let partial = '';
+    transport.stderr?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) writeLogLine(`${line}\n`);
+    });
+    return transport;
+  }
+}
+
+/** The MCP tool as an OpenAI function tool, minus the identity argument the client supplies. */
+export function toModelTool(tool: Tool): ChatCompletionTool {
+  const schema = structuredClone(tool.inputSchema) as { properties?: Record<string, unknown>; required?: string[] };
+  if (schema.properties) delete schema.properties[USER_ARGUMENT];
+  if (schema.required) schema.required = schema.required.filter((r) => r !== USER_ARGUMENT);
+  return {
+    type: 'function',
+    function: {
+      name: tool.name,
+      description: tool.description ?? tool.title ?? tool.name,
+      parameters: schema as Record<string, unknown>,
+    },
+  };
+}
+
+function neverArrived(err: unknown): boolean {
+  if (err instanceof StreamableHTTPError && err.code === 404) return true;
+  const text = `${(err as Error)?.message ?? ''} ${(err as { cause?: { code?: string } })?.cause?.code ?? ''}`;
+  return /ECONNREFUSED|Session not found|Not connected/i.test(text);
+}
+
+function isConnectionLoss(err: unknown): boolean {
+  const text = `${(err as Error)?.message ?? ''} ${(err as { cause?: { code?: string } })?.cause?.code ?? ''}`;
+  return /Connection closed|ECONNRESET|EPIPE|socket|terminated|fetch failed/i.test(text) || err instanceof StreamableHTTPError;
+}

@@ -1,0 +1,81 @@
+/*
+ * A client session: the model, the MCP connection and the agent, built from the environment
+ * (src/config.ts) and shared by `memento chat` and `memento ask`. Nothing connects here:
+ * the MCP server is reached inside the first turn, so that connecting is part of a trace.
+ */
+import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
+import { registerSecret } from '../log.ts';
+import { Agent } from './agent.ts';
+import { ConfigError } from './errors.ts';
+import { agentFetch, createAgent, type Exchange } from './http.ts';
+import { McpConnection } from './mcp.ts';
+import { Model } from './model.ts';
+
+export interface SessionOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Called for every completed HTTP exchange (`--traffic`). */
+  onExchange?: (exchange: Exchange) => void;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${raw}".`);
+  return n;
+}
+
+export class Session {
+  readonly agent: Agent;
+  readonly model: Model;
+  readonly mcp: McpConnection;
+  private readonly closeHttp: () => Promise<void>;
+
+  private constructor(agent: Agent, model: Model, mcp: McpConnection, closeHttp: () => Promise<void>) {
+    this.agent = agent;
+    this.model = model;
+    this.mcp = mcp;
+    this.closeHttp = closeHttp;
+  }
+
+  static async open(options: SessionOptions = {}): Promise<Session> {
+    const env = options.env ?? process.env;
+    const settings: ModelSettings = modelSettings(env);
+    const mcp = mcpSettings(env);
+    registerSecret(settings.apiKey);
+    registerSecret(mcp.token);
+    if (mcp.url) {
+      try {
+        new URL(mcp.url);
+      } catch {
+        throw new ConfigError(`MEMENTO_MCP_URL is not a URL: "${mcp.url}".`);
+      }
+    }
+    const timeoutMs = positiveInt(env, 'MEMENTO_MODEL_TIMEOUT_MS', 60_000);
+    const maxRetries = positiveInt(env, 'MEMENTO_MODEL_MAX_RETRIES', 3, 0);
+    const mcpTimeoutMs = positiveInt(env, 'MEMENTO_MCP_TIMEOUT_MS', 30_000);
+    const stream = !['off', 'false', '0', 'no'].includes((env.MEMENTO_STREAM ?? '').trim().toLowerCase());
+
+    const http = createAgent({ headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
+    const model = await Model.connect(settings, {
+      fetch: agentFetch(http, 'AZURE_OPENAI', options.onExchange),
+      timeoutMs,
+      maxRetries,
+      stream,
+    });
+    const connection = new McpConnection({
+      url: mcp.url,
+      token: mcp.token,
+      fetch: agentFetch(http, 'MCP_SERVER', options.onExchange),
+      requestTimeoutMs: mcpTimeoutMs,
+    });
+    const agent = new Agent({ model, mcp: connection, maxRetries });
+    return new Session(agent, model, connection, () => http.close());
+  }
+
+  /** Ends the MCP session (and our own server, which then flushes its spans) and the pool. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.mcp.close(), this.model.close()]);
+    await this.closeHttp().catch(() => {});
+  }
+}
