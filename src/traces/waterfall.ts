@@ -15,7 +15,7 @@ import {
   ATTR_MEMENTO_PHASE,
 } from '../telemetry/semconv.ts';
 import { isChatSpan, isMcpClientSpan, turnSplit } from './analysis.ts';
-import { colors, formatMs, formatSplit, formatTime, pad, truncate } from './format.ts';
+import { colors, formatMs, formatSplit, formatTime, pad, truncate, visibleLength } from './format.ts';
 import { findTurnRoot, type TraceSpan } from './model.ts';
 
 export interface WaterfallOptions {
@@ -217,7 +217,13 @@ export function renderWaterfall(spans: readonly TraceSpan[], options: WaterfallO
     out.push(c.dim(truncate('⋯ parent span not in this trace (not exported, or in a rotated-out file)', width)));
   }
   if (turnRoot && options.split !== false) {
-    out.push(`${formatMs(totalMs)} = ${formatSplit(turnSplit(spans), { color: options.color ?? false })}`);
+    const split = turnSplit(spans);
+    const line = `${formatMs(totalMs)} = ${formatSplit(split, { color: options.color ?? false })}`;
+    if (visibleLength(`${formatMs(totalMs)} = ${formatSplit(split)}`) <= width) {
+      out.push(line);
+    } else {
+      out.push(`${formatMs(totalMs)} =`, ...formatSplit(split, { color: options.color ?? false }).split(' · ').map((part) => `  ${part}`));
+    }
   }
   return out.join('\n') + '\n';
 }
