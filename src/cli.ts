@@ -39,6 +39,29 @@ const environmentHelp = () =>
   ENVIRONMENT.map((e) => `  ${e.name.padEnd(52)} ${e.meaning} [${e.default}]`).join('\n') +
   '\n  and the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
 
+const simulatorHelp = () => `
+It is a simulator, not a language model: it answers by fixed rules that read the tools each
+request offers (by name, description and schema), so its answers are predictable. Every
+answer's "model" is "memento-simulator".
+
+  message (examples)                               what it does
+  "remember …", "store/save/note …" (#tag, "tagged a, b")
+                                                   store (one call per "remember" line: parallel)
+  "what did I store yesterday / today / last week / on 2024-07-15?"
+                                                   retrieve with since/until (UTC days)
+  "what did I store?", "list my memories"          retrieve
+  "search/find/look for X", "what do I know about X"
+                                                   search with the query X
+  "delete/forget the memory about X"               search X, then delete the best hit, then a summary
+  "show bob's memories", "what did alice store"    as above, plus user_id (a misbehaving model:
+                                                   the server must refuse it)
+  anything else, or no tools offered               a short help answer
+  tool results in the conversation                 a summary of them (errors included)
+
+Serves POST /openai/deployments/{deployment}/chat/completions?api-version=…,
+/openai/v1/chat/completions and /v1/chat/completions (streaming too). Full rules: docs/simulator.md.
+`;
+
 type Run = () => Promise<number | void>;
 let pending: Run | undefined;
 /** Commander only records which command was chosen; it runs after parsing, below. */
@@ -100,9 +123,19 @@ function buildProgram(): Command {
     )
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8011)
-    .option('--latency <ms>', 'added to every response', integer('--latency', 0, 600_000), 0)
-    .option('--jitter <ms>', 'random extra latency, up to this much', integer('--jitter', 0, 600_000), 0)
-    .option('--fail-rate <p>', 'share of requests that fail (429 with retry-after, or 500)', probability, 0)
+    .option('--latency <ms>', 'added to every answer [MEMENTO_SIMULATOR_LATENCY_MS or 0]', integer('--latency', 0, 3_600_000))
+    .option('--jitter <ms>', 'random extra latency, up to this much [MEMENTO_SIMULATOR_JITTER_MS or 0]', integer('--jitter', 0, 3_600_000))
+    .option('--fail-rate <p>', 'share of requests answered 429 (with retry-after) or 500, at random [MEMENTO_SIMULATOR_FAIL_RATE or 0]', probability)
+    .option('--faults <list>', 'what happens to the first requests, in order: ok, timeout, reset or a status, e.g. 429,500,ok,timeout (429*2 repeats) [MEMENTO_SIMULATOR_FAULTS]')
+    .option('--timeout-ms <ms>', 'how long a "timeout" fault holds a request; unset: until the client gives up [MEMENTO_SIMULATOR_TIMEOUT_MS]', integer('--timeout-ms', 0, 3_600_000))
+    .option('--retry-after-ms <ms>', 'the wait a 429 asks for [MEMENTO_SIMULATOR_RETRY_AFTER_MS or 1000]', integer('--retry-after-ms', 0, 3_600_000))
+    .option('--api-key <key>', 'accept only this key, else answer 401 as Azure does; unset: any key [MEMENTO_SIMULATOR_API_KEY]')
+    .option(
+      '--deployment <name>',
+      'a deployment that exists (repeat or comma-separate); others get 404 DeploymentNotFound; unset: any [MEMENTO_SIMULATOR_DEPLOYMENTS]',
+      (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((d) => d.trim()).filter(Boolean)],
+    )
+    .addHelpText('after', simulatorHelp)
     .action((opts: SimulatorOptions) =>
       later(async () => (await import('./cli/commands/simulator.ts')).simulator(opts)),
     );
