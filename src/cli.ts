@@ -113,6 +113,22 @@ function buildProgram(): Command {
     .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
+    .option(
+      '--allowed-hosts <names>',
+      'comma-separated host names that Host and Origin may carry besides localhost and the bound address ("*": any)',
+    )
+    .option(
+      '--session-timeout <seconds>',
+      'close an MCP session after this long with no request in progress',
+      integer('--session-timeout', 1, 86_400 * 7),
+      1800,
+    )
+    .option(
+      '--max-content-size <bytes>',
+      'largest memory content accepted',
+      integer('--max-content-size', 1024, 256 * 1024 * 1024),
+      4 * 1024 * 1024,
+    )
     .action((opts: ServeOptions) => later(async () => (await import('./cli/commands/serve.ts')).serve(opts)));
 
   program

@@ -1,4 +1,15 @@
-import { CliError } from '../errors.ts';
+/*
+ * `memento serve`: the MCP server over HTTP (default) or stdio, until SIGINT/SIGTERM or, on
+ * stdio, the end of input. It closes everything before returning; cli.ts then flushes the
+ * telemetry and exits.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { dataDir as defaultDataDir, mcpSettings } from '../../config.ts';
+import { log, registerSecret } from '../../log.ts';
+import { USER_ID_PATTERN } from '../../protocol.ts';
+import { serveStdio, serverDefaultUser, startHttpServer } from '../../server/index.ts';
+import { CliError, EXIT } from '../errors.ts';
 
 export interface ServeOptions {
   host: string;
@@ -6,8 +17,137 @@ export interface ServeOptions {
   dataDir?: string;
   stdio?: boolean;
   tokens?: string;
+  /** Comma-separated extra host names for the Host/Origin allow-list; "*" allows any. */
+  allowedHosts?: string;
+  /** Seconds an MCP session may sit with no request in progress. */
+  sessionTimeout: number;
+  /** Largest memory content, in bytes. */
+  maxContentSize: number;
 }
 
-export async function serve(_opts: ServeOptions): Promise<number> {
-  throw new CliError('memento serve: not built yet');
+/** Tokens shorter than this are accepted but worth a warning: they can be guessed. */
+const SHORT_TOKEN = 16;
+
+/**
+ * The tokens file: a JSON object `{ "<token>": "<user id>" }`. Its error messages name users
+ * and entry numbers, never a token.
+ */
+export async function loadTokens(file: string): Promise<Map<string, string>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read the tokens file ${file}: ${(err as { code?: string }).code ?? 'unreadable'}`, EXIT.usage);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse's own message quotes the text around the fault, which may be a token.
+    throw new CliError(`the tokens file ${file} is not valid JSON; expected { "<token>": "<user id>", … }`, EXIT.usage);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new CliError(`the tokens file ${file} must hold a JSON object { "<token>": "<user id>", … }`, EXIT.usage);
+  }
+  const tokens = new Map<string, string>();
+  let n = 0;
+  for (const [token, user] of Object.entries(parsed)) {
+    n++;
+    registerSecret(token);
+    if (!token.trim() || /\s/.test(token)) {
+      throw new CliError(`tokens file ${file}, entry ${n}: a token must be non-empty and contain no spaces`, EXIT.usage);
+    }
+    if (typeof user !== 'string' || !USER_ID_PATTERN.test(user)) {
+      throw new CliError(
+        `tokens file ${file}, entry ${n}: the user must be a user id (1 to 64 letters, digits, ".", "_" or "-")`,
+        EXIT.usage,
+      );
+    }
+    if (token.length < SHORT_TOKEN) log.warn('a token in the tokens file is short enough to guess', { user, entry: n });
+    tokens.set(token, user);
+  }
+  if (tokens.size === 0) throw new CliError(`the tokens file ${file} maps no tokens`, EXIT.usage);
+  return tokens;
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function stopSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
+  let dispose = () => {};
+  const promise = new Promise<NodeJS.Signals>((resolvePromise) => {
+    const on = (signal: NodeJS.Signals) => () => resolvePromise(signal);
+    const onInt = on('SIGINT');
+    const onTerm = on('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+    dispose = () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    };
+  });
+  return { promise, dispose: () => dispose() };
+}
+
+export async function serve(opts: ServeOptions): Promise<number> {
+  const dataDir = opts.dataDir ? resolve(opts.dataDir) : defaultDataDir();
+  let defaultUser: string;
+  try {
+    defaultUser = serverDefaultUser();
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.usage);
+  }
+  const common = { dataDir, defaultUser, maxContentBytes: opts.maxContentSize };
+  const signal = stopSignal();
+  try {
+    if (opts.stdio) {
+      const running = await serveStdio(common).catch((err: unknown) => {
+        throw new CliError(`cannot use the data directory ${dataDir}: ${(err as { code?: string }).code ?? String(err)}`);
+      });
+      log.info('memento MCP server on stdio', { dataDir });
+      const reason = await Promise.race([running.closed.then(() => 'end of input'), signal.promise]);
+      log.info('shutting down', { reason });
+      await running.close();
+      return EXIT.ok;
+    }
+
+    const tokens = opts.tokens ? await loadTokens(opts.tokens) : undefined;
+    const sharedToken = mcpSettings().token;
+    registerSecret(sharedToken);
+    if (tokens && sharedToken) log.warn('--tokens is given, so MEMENTO_MCP_TOKEN is ignored: each token decides its user');
+    const allowedHosts = (opts.allowedHosts ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    const running = await startHttpServer({
+      ...common,
+      host: opts.host,
+      port: opts.port,
+      tokens,
+      sharedToken: tokens ? undefined : sharedToken,
+      allowedHosts,
+      sessionIdleTimeoutMs: opts.sessionTimeout * 1000,
+    }).catch((err: unknown) => {
+      const code = (err as { code?: string }).code;
+      if (code === 'EADDRINUSE') throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
+      if (code === 'EADDRNOTAVAIL') throw new CliError(`cannot bind ${opts.host}: no such local address`);
+      if (code === 'EACCES' && typeof (err as { port?: unknown }).port === 'number') {
+        throw new CliError(`not allowed to bind port ${opts.port}; choose one above 1023`);
+      }
+      throw new CliError(`cannot start the server: ${code ?? (err as Error).message}`);
+    });
+    log.info(`memento MCP server listening on ${running.url}`, {
+      mcp: `${running.url}/mcp`,
+      sse: `${running.url}/sse`,
+      dataDir,
+      auth: tokens ? 'tokens file' : sharedToken ? 'shared token' : 'none',
+    });
+    if ((opts.host === '0.0.0.0' || opts.host === '::') && allowedHosts.length === 0) {
+      log.warn('bound to all interfaces, but only localhost names pass the Host check; add --allowed-hosts');
+    }
+    const received = await signal.promise;
+    log.info('shutting down', { signal: received });
+    await running.close();
+    return EXIT.ok;
+  } finally {
+    signal.dispose();
+  }
 }

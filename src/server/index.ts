@@ -1,0 +1,158 @@
+/*
+ * The Memento MCP server for in-process use: `memento serve`, the client's built-in server,
+ * tests and benchmarks all start it through these two functions.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { USER_ID_PATTERN } from '../protocol.ts';
+import { createHttpServer, McpHttpApp } from './http.ts';
+import { connectStdio } from './stdio.ts';
+import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
+
+export { MemoryStore } from './store.ts';
+export { createMcpServer } from './tools.ts';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8000;
+export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
+/** Host names every server answers to, whatever it is bound to. */
+export const LOCAL_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
+/** How long a shutdown waits for requests in progress before cutting connections. */
+const DRAIN_MS = 3000;
+
+export interface ServerOptions {
+  /** Storage root: one directory per user below it. */
+  dataDir: string;
+  /** Largest memory content accepted, in UTF-8 bytes (default 4 MiB). */
+  maxContentBytes?: number | undefined;
+  /** The user when a request names none (default: MEMENTO_USER, else "default"). */
+  defaultUser?: string | undefined;
+}
+
+export interface HttpServerOptions extends ServerOptions {
+  /** Address to bind (default 127.0.0.1). */
+  host?: string | undefined;
+  /** Port (default 8000; 0 picks a free one). */
+  port?: number | undefined;
+  /** Bearer token → user: the token decides the user. */
+  tokens?: ReadonlyMap<string, string> | Record<string, string> | undefined;
+  /** One bearer token every request must carry (ignored when `tokens` is given). */
+  sharedToken?: string | undefined;
+  /** Extra host names Host and Origin may carry besides localhost and the bound address; "*" allows any. */
+  allowedHosts?: readonly string[] | undefined;
+  /** Close an MCP session after this long with no request in progress (default 30 min). */
+  sessionIdleTimeoutMs?: number | undefined;
+}
+
+export interface RunningHttpServer {
+  /** Base URL, e.g. http://127.0.0.1:8000 (Streamable HTTP at `${url}/mcp`, legacy SSE at `${url}/sse`). */
+  url: string;
+  host: string;
+  port: number;
+  /** Open MCP sessions (Streamable HTTP and SSE). */
+  sessionCount(): number;
+  /** Stops accepting, lets requests in progress finish (briefly), ends every session and waits for pending writes. */
+  close(): Promise<void>;
+}
+
+export interface StdioServerOptions extends ServerOptions {
+  stdin?: Readable | undefined;
+  stdout?: Writable | undefined;
+}
+
+export interface RunningStdioServer {
+  /** Resolves when the session ends: stdin closed, or close(). */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** MEMENTO_USER, else "default": the server's user when a request names none. */
+export function serverDefaultUser(env: NodeJS.ProcessEnv = process.env): string {
+  const user = env.MEMENTO_USER?.trim() || 'default';
+  if (!USER_ID_PATTERN.test(user)) {
+    throw new Error(`MEMENTO_USER "${user.slice(0, 64)}" is not a valid user id (1 to 64 letters, digits, ".", "_" or "-").`);
+  }
+  return user;
+}
+
+/** Room for the JSON around the largest content, escapes included. */
+function bodyLimit(maxContentBytes: number): number {
+  return 2 * maxContentBytes + 1024 * 1024;
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Starts the HTTP server (Streamable HTTP /mcp, legacy SSE /sse + /messages, /health). */
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
+  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
+  await store.init();
+  const host = options.host ?? DEFAULT_HOST;
+  const tokens =
+    options.tokens === undefined ? undefined
+    : options.tokens instanceof Map ? options.tokens
+    : new Map(Object.entries(options.tokens));
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const app = new McpHttpApp({
+    store,
+    defaultUser: options.defaultUser ?? serverDefaultUser(),
+    tokens,
+    sharedToken: options.sharedToken,
+    allowedHosts: [...LOCAL_HOSTS, ...(wildcard ? [] : [host]), ...(options.allowedHosts ?? [])],
+    sessionIdleTimeoutMs: options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+    maxBodyBytes: bodyLimit(maxContentBytes),
+  });
+  const server = createHttpServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost(host)}:${port}`,
+    host,
+    port,
+    sessionCount: () => app.sessionCount,
+    close: () =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await app.drain(DRAIN_MS);
+        await app.close();
+        server.closeAllConnections();
+        await stopped;
+        await store.close();
+      })()),
+  };
+}
+
+/** Serves MCP on stdin/stdout (or the given streams) until the input ends or close() is called. */
+export async function serveStdio(options: StdioServerOptions): Promise<RunningStdioServer> {
+  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
+  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
+  await store.init();
+  const session = await connectStdio({
+    store,
+    defaultUser: options.defaultUser ?? serverDefaultUser(),
+    stdin: options.stdin ?? process.stdin,
+    stdout: options.stdout ?? process.stdout,
+    maxMessageBytes: bodyLimit(maxContentBytes),
+  });
+  const closed = session.closed.then(() => store.close());
+  return {
+    closed,
+    close: async () => {
+      await session.close();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/*
+ * Storage spans: children of the `tools/call …` SERVER span (src/telemetry/mcp.ts runs each
+ * handler inside it), so a slow call shows whether the disk or the index took the time.
+ * They carry ids, counts and sizes only: never content, descriptions, tags, queries or file
+ * names, which are derived from content (DESIGN.md, "Never on any span").
+ */
+import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { ATTR_ERROR_TYPE } from '../telemetry/semconv.ts';
+import { VERSION } from '../version.ts';
+
+// Memento's own storage attributes. They live here until src/telemetry/semconv.ts, which
+// collects the names shared by client and server, needs them too.
+export const ATTR_MEMENTO_MEMORY_ID = 'memento.memory.id' as const;
+export const ATTR_MEMENTO_STORAGE_OPERATION = 'memento.storage.operation' as const;
+export const ATTR_MEMENTO_SEARCH_TERMS = 'memento.search.terms' as const;
+
+const tracer = () => trace.getTracer('memento-server', VERSION);
+
+/** Runs `fn` inside an INTERNAL span named `memento.storage.{operation}`. */
+export async function storageSpan<T>(
+  operation: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  return tracer().startActiveSpan(
+    `memento.storage.${operation}`,
+    { attributes: { [ATTR_MEMENTO_STORAGE_OPERATION]: operation, ...attributes } },
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (err) {
+        // Only the class of failure: messages may quote a file name.
+        const type = (err as { code?: unknown }).code;
+        span.setAttribute(ATTR_ERROR_TYPE, typeof type === 'string' ? type : err instanceof Error ? err.name : 'Error');
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
