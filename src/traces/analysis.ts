@@ -167,15 +167,22 @@ export interface Latency {
   totalMs: number;
 }
 
+/**
+ * Span times carry microseconds at best, so anything finer in a result is float noise
+ * (0.95 is not exact in binary: 30 + 0.85·10 comes out as 38.49999…, which would print as
+ * 38 ms). Rounding to the nanosecond removes the noise and nothing real.
+ */
+const nanoRound = (ms: number) => Math.round(ms * 1e6) / 1e6;
+
 export function latency(values: readonly number[]): Latency {
   if (values.length === 0) return { count: 0, p50: 0, p95: 0, max: 0, totalMs: 0 };
   const sorted = [...values].sort((a, b) => a - b);
   return {
     count: sorted.length,
-    p50: quantileSorted(sorted, 0.5),
-    p95: quantileSorted(sorted, 0.95),
+    p50: nanoRound(quantileSorted(sorted, 0.5)),
+    p95: nanoRound(quantileSorted(sorted, 0.95)),
     max: sorted[sorted.length - 1] ?? 0,
-    totalMs: sorted.reduce((a, b) => a + b, 0),
+    totalMs: nanoRound(sorted.reduce((a, b) => a + b, 0)),
   };
 }
 
