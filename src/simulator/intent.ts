@@ -127,7 +127,7 @@ function cleanTarget(text: string): string {
 }
 
 const SEARCH_PATTERNS = [
-  /^(?:search|find|look\s+for|look\s+up|lookup|grep)\s+(?:(?:in|through)\s+)?(?:(?:my|the)\s+)?(?:memories|notes)?\s*(?:for|about|on|with|mentioning|containing)?\s*(.+)$/i,
+  /^(?:search|find|look\s+for|look\s+up|lookup|grep)\s+(?:(?:in|through)\s+)?(?:(?:my|the|[\w.-]+(?:'|’)s)\s+)?(?:memories|notes)?\s*(?:for|about|on|with|mentioning|containing)?\s*(.+)$/i,
   /\bwhat\s+do\s+(?:i|you|we)\s+know\s+about\s+(.+)$/i,
   /\bwhat\s+did\s+i\s+(?:store|save|note|say|tell\s+you|write|remember)\s+(?:about|on|regarding)\s+(.+)$/i,
   /\bdo\s+you\s+remember\s+(?:anything\s+about\s+|something\s+about\s+|about\s+)?(.+?)\??$/i,

@@ -3,6 +3,7 @@
  * structured JSON of the tool, a whole MCP CallToolResult, or plain text; successes and
  * errors alike. Pure; the rules decide what to say about it.
  */
+import { words } from './tools.ts';
 
 export interface Memory {
   id?: string;
@@ -59,16 +60,36 @@ function asText(v: Json | undefined): string | undefined {
   return undefined;
 }
 
+/** The id of a memory object: a well-known key, else any `…Id`/`…_id` key but a user's. */
+function idOf(obj: JsonObject): string | undefined {
+  const known = asText(pick(obj, ID_KEYS));
+  if (known !== undefined) return known;
+  for (const [key, value] of Object.entries(obj)) {
+    const w = words(key);
+    if (w.length > 1 && w.at(-1) === 'id' && !w.includes('user') && asText(value) !== undefined) return asText(value);
+  }
+  return undefined;
+}
+
+/** The text of a memory object: a well-known key, else any key naming content, text or body. */
+function contentOf(obj: JsonObject): string | undefined {
+  const known = pick(obj, CONTENT_KEYS);
+  if (typeof known === 'string') return known;
+  for (const [key, value] of Object.entries(obj)) {
+    if (typeof value === 'string' && words(key).some((w) => ['content', 'text', 'body'].includes(w))) return value;
+  }
+  return undefined;
+}
+
 function looksLikeMemory(obj: JsonObject): boolean {
-  const content = pick(obj, CONTENT_KEYS);
-  return asText(pick(obj, ID_KEYS)) !== undefined || typeof content === 'string';
+  return idOf(obj) !== undefined || contentOf(obj) !== undefined;
 }
 
 function toMemory(obj: JsonObject): Memory {
   const memory: Memory = {};
-  const id = asText(pick(obj, ID_KEYS));
+  const id = idOf(obj);
   if (id !== undefined) memory.id = id;
-  const content = asText(pick(obj, CONTENT_KEYS));
+  const content = contentOf(obj);
   if (content !== undefined) memory.content = content;
   const created = asText(pick(obj, CREATED_KEYS));
   if (created !== undefined) memory.created = created;
@@ -119,7 +140,7 @@ function errorMessage(value: JsonObject): string | undefined {
 export function idInText(line: string): string | undefined {
   const labelled = /\bid\b["']?\s*[:=]?\s*["'`]?([A-Za-z0-9][\w.:-]*[A-Za-z0-9]|[A-Za-z0-9])/i.exec(line);
   if (labelled) return labelled[1];
-  return /(?<![\w.:-])(?=[\w.:-]*\d)(?=[\w.:-]*[_-])[A-Za-z0-9][\w.:-]{6,}[A-Za-z0-9](?![\w.:-])/.exec(line)?.[0];
+  return /(?<![\w.:-])(?=[\w.:-]*\d)(?=[\w.:-]*[_-])[A-Za-z0-9][\w.:-]{6,}[A-Za-z0-9](?![\w-]|[.:]\w)/.exec(line)?.[0];
 }
 
 /** One memory per line that names an id, its content the rest of the line. */
