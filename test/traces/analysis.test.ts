@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { latency, stats, turnSplit, turnSummary } from '../../src/traces/analysis.ts';
-import { groupTurns, spansFromReadableSpans, type TraceSpan } from '../../src/traces/model.ts';
-import { buildTurn, T0, type TurnSpec } from './fixtures.ts';
-
-async function spansOf(spec: TurnSpec): Promise<TraceSpan[]> {
-  const turn = await buildTurn(spec);
-  return spansFromReadableSpans([...turn.client, ...turn.server]);
-}
+import { groupTurns } from '../../src/traces/model.ts';
+import { spansOf, T0 } from './fixtures.ts';
 
 describe('turnSplit', () => {
   it('counts parallel and overlapping tool calls once', async () => {

@@ -36,6 +36,7 @@ import {
   SERVICE_NAME_SERVER,
 } from '../../src/telemetry/semconv.ts';
 import { TraceFileExporter } from '../../src/telemetry/trace-file.ts';
+import { spansFromReadableSpans, type TraceSpan } from '../../src/traces/model.ts';
 
 /** 2023-11-14T22:13:20Z: a fixed epoch so times in assertions are plain numbers. */
 export const T0 = 1_700_000_000_000;
@@ -197,6 +198,12 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
     client: client.exporter.getFinishedSpans(),
     server: server.exporter.getFinishedSpans(),
   };
+}
+
+/** One turn's spans, client and server, as the trace views see them. */
+export async function spansOf(spec: TurnSpec): Promise<TraceSpan[]> {
+  const turn = await buildTurn(spec);
+  return spansFromReadableSpans([...turn.client, ...turn.server]);
 }
 
 /**

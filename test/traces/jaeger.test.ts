@@ -153,6 +153,10 @@ describe('memento traces --jaeger', () => {
     const ambiguous = await runMemento(['traces', 'show', 'a1b2c3d4', '--jaeger', jaeger.url]);
     expect(ambiguous.code).toBe(1);
     expect(ambiguous.stderr).toContain('trace id a1b2c3d4 is ambiguous');
+
+    const unknown = await runMemento(['traces', 'show', 'f'.repeat(32), '--jaeger', jaeger.url]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`memento: no trace ${'f'.repeat(32)} in Jaeger at ${jaeger.url}`);
   });
 
   it('computes stats from Jaeger', async () => {

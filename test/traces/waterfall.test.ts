@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { spansFromReadableSpans, type TraceSpan } from '../../src/traces/model.ts';
+import type { TraceSpan } from '../../src/traces/model.ts';
 import { renderWaterfall } from '../../src/traces/waterfall.ts';
-import { buildTurn, hexId, T0, type TurnSpec } from './fixtures.ts';
-
-async function spansOf(spec: TurnSpec): Promise<TraceSpan[]> {
-  const turn = await buildTurn(spec);
-  return spansFromReadableSpans([...turn.client, ...turn.server]);
-}
+import { hexId, spansOf, T0, type TurnSpec } from './fixtures.ts';
 
 const columns = (line: string) => [...line].length;
 /** The span rows: the lines between the axis line and the notes. */

@@ -170,7 +170,8 @@ const HEX_PREFIX = /^[0-9a-f]{1,32}$/;
 /** The one trace whose id starts with `prefix`, from the whole file or Jaeger. */
 async function findTrace(source: Source, prefix: string): Promise<{ trace: Trace; loaded: Loaded }> {
   let loaded: Loaded;
-  if (source.kind === 'jaeger' && prefix.length === 32) {
+  const byId = source.kind === 'jaeger' && prefix.length === 32;
+  if (byId) {
     try {
       loaded = { spans: await source.client.getTrace(prefix), skippedLines: 0, source: { kind: 'jaeger', url: source.url } };
     } catch (err) {
@@ -181,7 +182,8 @@ async function findTrace(source: Source, prefix: string): Promise<{ trace: Trace
   }
   noteSkipped(loaded, source);
   const traces = groupTraces(loaded.spans);
-  if (traces.length === 0) throw new CliError(await emptyHint(source), EXIT.failed);
+  // Asked by full id, Jaeger's empty answer is about that trace, not about Jaeger being empty.
+  if (traces.length === 0 && !byId) throw new CliError(await emptyHint(source), EXIT.failed);
   const matches = traces.filter((t) => t.traceId.startsWith(prefix));
   if (matches.length === 0) throw new CliError(`no trace ${prefix} in ${where(source)}`, EXIT.failed);
   if (matches.length > 1) {
