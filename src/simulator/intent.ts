@@ -8,11 +8,13 @@ import { parseDateRange, type DateRange } from './dates.ts';
 export interface StoreItem {
   content: string;
   tags: string[];
+  /** From "store this meeting summary: …": what the content is. */
+  description?: string;
 }
 
 export type Intent = (
   | { kind: 'store'; items: StoreItem[] }
-  | { kind: 'retrieve'; range?: DateRange; limit?: number }
+  | { kind: 'retrieve'; range?: DateRange; limit?: number; tags?: string[] }
   | { kind: 'search'; query: string; range?: DateRange; limit?: number }
   | { kind: 'get'; id: string }
   | { kind: 'delete'; query: string; id?: string }
@@ -57,7 +59,14 @@ export function extractTags(text: string): StoreItem {
     return '';
   });
   content = content.replace(/\s{2,}/g, ' ').trim().replace(/^["'“]|["'”]$/g, '').trim();
-  return { content: content || text.trim(), tags: [...new Set(tags)] };
+  const item: StoreItem = { content: content || text.trim(), tags: [...new Set(tags)] };
+  // "this meeting summary: we agreed …" — the words before the colon say what it is, the rest is it.
+  const labelled = /^(?:this|the|a|an|my|our)\s+((?:\S+\s+){0,4}\S+)\s*:\s*([\s\S]+)$/i.exec(item.content);
+  if (labelled) {
+    item.description = labelled[1]!;
+    item.content = labelled[2]!.trim();
+  }
+  return item;
 }
 
 /** Several "remember …" lines or "remember A; remember B" → one item each; otherwise one item. */
@@ -95,6 +104,14 @@ function otherUser(text: string): string | undefined {
     if (name && !NOT_A_USER.has(name.toLowerCase())) return name;
   }
   return undefined;
+}
+
+/** Tags a listing asks for: "#work", "tagged work", "with tag work". */
+function tagsAskedFor(text: string): string[] {
+  const tags = [...text.matchAll(/(?:^|\s)#([\p{L}\p{N}_-]+)/gu)].map((m) => m[1]!.toLowerCase());
+  const named = /\b(?:tagged(?:\s+(?:as|with))?|with\s+(?:the\s+)?tag)\s+["']?([\p{L}\p{N}_-]+)/iu.exec(text);
+  if (named) tags.push(named[1]!.toLowerCase());
+  return [...new Set(tags)];
 }
 
 function limitOf(text: string): number | undefined {
@@ -169,7 +186,8 @@ export function parseIntent(message: string, now: Date): Intent {
   }
 
   if (RETRIEVE_PATTERN.test(text) || other || (range && /\b(?:stor|sav|not|memor|remember|add|wr[io]te)/i.test(text))) {
-    return withUser({ kind: 'retrieve', ...(range ? { range } : {}), ...(limit ? { limit } : {}) });
+    const tags = tagsAskedFor(text);
+    return withUser({ kind: 'retrieve', ...(range ? { range } : {}), ...(limit ? { limit } : {}), ...(tags.length ? { tags } : {}) });
   }
 
   if (/^(?:hi|hello|hey|good\s+(?:morning|afternoon|evening)|help|what\s+can\s+you\s+do)\b/i.test(text)) return { kind: 'greeting' };

@@ -18,8 +18,8 @@ export interface ToolOutcome {
   error?: string;
   /** Memories the result lists or describes (one for store/get/delete, many for retrieve/search). */
   memories: Memory[];
-  /** True when the result holds a list (possibly empty), as retrieve and search answer. */
-  isList: boolean;
+  /** How many memories match on all pages, when a paged list says so. */
+  total?: number;
   /** False for plain-text results: their memories are a best guess from the lines, and answers quote the text instead. */
   structured: boolean;
   /** The result as text, for results the rules cannot read further. */
@@ -105,16 +105,25 @@ function fromList(list: Json[]): Memory[] {
   );
 }
 
+/** How many a paged list says match in all ("total": 25 while 20 are shown). */
+function totalOf(obj: JsonObject, shown: number): { total?: number } {
+  const total = obj.total ?? obj.count ?? obj.total_count ?? obj.totalCount;
+  return typeof total === 'number' && total > shown ? { total } : {};
+}
+
 /** The memories in a JSON value: a list under a well-known key, a single memory, or nested a little deeper. */
-function findMemories(value: Json | undefined, depth = 0): { memories: Memory[]; isList: boolean } | undefined {
-  if (Array.isArray(value)) return { memories: fromList(value), isList: true };
+function findMemories(value: Json | undefined, depth = 0): { memories: Memory[]; total?: number } | undefined {
+  if (Array.isArray(value)) return { memories: fromList(value) };
   if (!isObject(value) || depth > 3) return undefined;
-  for (const k of LIST_KEYS) if (Array.isArray(value[k])) return { memories: fromList(value[k] as Json[]), isList: true };
+  for (const k of LIST_KEYS) {
+    const list = value[k];
+    if (Array.isArray(list)) return { memories: fromList(list), ...totalOf(value, list.length) };
+  }
   for (const k of SINGLE_KEYS) {
     const v = value[k];
-    if (isObject(v) && looksLikeMemory(v)) return { memories: [toMemory(v)], isList: false };
+    if (isObject(v) && looksLikeMemory(v)) return { memories: [toMemory(v)] };
   }
-  if (looksLikeMemory(value)) return { memories: [toMemory(value)], isList: false };
+  if (looksLikeMemory(value)) return { memories: [toMemory(value)] };
   for (const v of Object.values(value)) {
     const found = findMemories(v, depth + 1);
     if (found) return found;
@@ -178,14 +187,14 @@ export function readToolResult(content: string): ToolOutcome {
   if (isObject(value)) {
     const error = errorMessage(value);
     if (error !== undefined || flaggedError) {
-      return { ok: false, error: error ?? (text.trim() || 'the tool reported an error'), memories: [], isList: false, structured: true, text };
+      return { ok: false, error: error ?? (text.trim() || 'the tool reported an error'), memories: [], structured: true, text };
     }
   }
   if (flaggedError || (value === undefined && ERROR_TEXT.test(text))) {
     const error = text.trim().replace(/^(?:error|tool\s+error|mcp\s+error)\s*[:-]?\s*/i, '') || 'the tool reported an error';
-    return { ok: false, error, memories: [], isList: false, structured: value !== undefined, text };
+    return { ok: false, error, memories: [], structured: value !== undefined, text };
   }
 
-  if (value === undefined) return { ok: true, memories: memoriesInText(text), isList: false, structured: false, text };
-  return { ok: true, memories: [], isList: false, ...findMemories(value), structured: true, text };
+  if (value === undefined) return { ok: true, memories: memoriesInText(text), structured: false, text };
+  return { ok: true, memories: [], ...findMemories(value), structured: true, text };
 }

@@ -116,20 +116,25 @@ function call(tool: ToolSpec, role: ToolRole, values: SlotValues): PlannedCall {
   return { name: tool.name, arguments: buildArguments(tool, role, values) };
 }
 
-function rangeValues(intent: { range?: { since?: Date; until?: Date }; limit?: number }): SlotValues {
+function rangeValues(intent: { range?: { since?: Date; until?: Date }; limit?: number; tags?: string[] }): SlotValues {
   const v: SlotValues = {};
+  if (intent.tags?.length) v.tags = intent.tags;
   if (intent.range?.since) v.since = intent.range.since;
   if (intent.range?.until) v.until = intent.range.until;
   if (intent.limit) v.limit = intent.limit;
   return v;
 }
 
-/** A long memory also gets a short description (its first words), as a model would write one; a short one is its own. */
+/**
+ * A memory's description: the one the message gave ("this meeting summary: …"), else, for a
+ * long memory, its first words, as a model would write one; a short memory is its own.
+ */
 function storeValues(item: StoreItem): SlotValues {
   const values: SlotValues = { content: item.content };
   if (item.tags.length > 0) values.tags = item.tags;
   const w = item.content.split(/\s+/);
-  if (w.length > 8) values.description = `${w.slice(0, 8).join(' ')}…`;
+  if (item.description) values.description = item.description;
+  else if (w.length > 8) values.description = `${w.slice(0, 8).join(' ')}…`;
   return values;
 }
 
@@ -242,16 +247,22 @@ function summarize(intent: Intent, box: Toolbox, done: readonly DoneCall[]): str
         return `${heading}\n${c.outcome.text.trim()}`;
       }
       let memories = c.outcome.memories;
+      const tagged = intent.kind === 'retrieve' && intent.tags?.length ? ` tagged ${intent.tags.join(', ')}` : '';
       if (intent.kind === 'search') {
         if (c.role === 'retrieve') memories = memories.filter((m) => overlap(m, intent.query) > 0);
         if (memories.length === 0) return `I found nothing about ${quote(intent.query)}${period}.`;
-        return `I found ${plural(memories.length, 'memory', 'memories')} about ${quote(intent.query)}${period}:\n${list(memories)}`;
+        const total = c.role === 'search' ? c.outcome.total : undefined;
+        const shown = total !== undefined ? `; the best ${memories.length}` : '';
+        return `I found ${plural(total ?? memories.length, 'memory', 'memories')} about ${quote(intent.query)}${period}${shown}:\n${list(memories)}`;
       }
       const subject = who ?? 'You';
       if (memories.length === 0) {
-        return intent.range ? `${subject} didn't store anything${period}.` : `${subject === 'You' ? "You haven't" : `${subject} hasn't`} stored any memories yet.`;
+        if (intent.range || intent.tags?.length) return `${subject} didn't store anything${tagged}${period}.`;
+        return `${subject === 'You' ? "You haven't" : `${subject} hasn't`} stored any memories yet.`;
       }
-      return `${subject} stored ${plural(memories.length, 'memory', 'memories')}${period}:\n${list(memories)}`;
+      const total = c.outcome.total;
+      const shown = total !== undefined ? `; the newest ${memories.length}` : '';
+      return `${subject} stored ${plural(total ?? memories.length, 'memory', 'memories')}${tagged}${period}${shown}:\n${list(memories)}`;
     }
     case 'get': {
       const c = last('get');

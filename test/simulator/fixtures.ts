@@ -10,37 +10,44 @@ const fn = (name: string, description: string, parameters: Record<string, unknow
   function: { name, description, parameters },
 });
 
+/** Shaped like the Memento server's tools/list (zod's JSON Schema), minus `user_id`, which the client hides. */
 export const MEMENTO_TOOLS: ChatCompletionFunctionTool[] = [
-  fn('store_memory', 'Store a memory for the current user.', {
+  fn('store_memory', 'Save a new memory for the current user: the content exactly as given, with an optional file name, description and tags.', {
     type: 'object',
     properties: {
-      content: { type: 'string', description: 'The text to remember.' },
-      description: { type: 'string', description: 'A short description.' },
-      tags: { type: 'array', items: { type: 'string' }, description: 'Tags.' },
+      content: { type: 'string', description: 'What to remember, exactly as it should be stored.' },
+      filename: { type: 'string', description: 'Optional file name such as "meeting_summary.txt".' },
+      description: { type: 'string', description: 'Optional one-line description of the memory.' },
+      tags: {
+        description: 'Optional tags: a list or one comma-separated string.',
+        anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }],
+      },
     },
     required: ['content'],
   }),
-  fn('retrieve_memories', 'Retrieve memories, newest first, optionally between two times.', {
+  fn('retrieve_memories', 'List the current user’s memories, newest first, optionally only those with a tag or stored in a time range.', {
     type: 'object',
     properties: {
-      since: { type: 'string', format: 'date-time', description: 'ISO 8601; only memories created at or after it.' },
-      until: { type: 'string', format: 'date-time', description: 'ISO 8601; only memories created at or before it.' },
-      limit: { type: 'integer', minimum: 1 },
+      tag: { type: 'string', description: 'Only memories with this tag.' },
+      since: { type: 'string', description: 'Only memories stored at or after this ISO 8601 date or date-time.' },
+      until: { type: 'string', description: 'Only memories stored at or before this ISO 8601 date or date-time.' },
+      limit: { type: 'integer', minimum: 1, maximum: 100 },
+      cursor: { type: 'string', description: 'nextCursor from the previous page.' },
     },
   }),
-  fn('search_memories', 'Search memories by words in their content, description and tags.', {
+  fn('search_memories', 'Find the current user’s memories by keywords in their content, description, tags and file name.', {
     type: 'object',
-    properties: { query: { type: 'string' }, limit: { type: 'integer' } },
+    properties: { query: { type: 'string', description: 'Keywords.' }, limit: { type: 'integer', minimum: 1, maximum: 50 } },
     required: ['query'],
   }),
-  fn('get_memory', 'Get one memory by its id (ids come from store, retrieve or search).', {
+  fn('get_memory', 'The full content and details of one of the current user’s memories, by its id (or file name).', {
     type: 'object',
-    properties: { id: { type: 'string' } },
+    properties: { id: { type: 'string', description: 'The id returned by store_memory, retrieve_memories or search_memories.' } },
     required: ['id'],
   }),
-  fn('delete_memory', 'Delete one memory by its id. Use search_memories first to find the id.', {
+  fn('delete_memory', 'Permanently delete one of the current user’s memories by its id (or file name).', {
     type: 'object',
-    properties: { id: { type: 'string' } },
+    properties: { id: { type: 'string', description: 'The id of the memory to delete.' } },
     required: ['id'],
   }),
 ];

@@ -31,9 +31,18 @@ describe('intents → tool calls (Memento tools)', () => {
       [
         {
           name: 'store_memory',
+          arguments: { content: 'we agreed to ship the beta on Monday and review the budget in August', description: 'meeting summary' },
+        },
+      ],
+    ],
+    [
+      'remember we agreed to ship the beta on Monday and review the budget in August',
+      [
+        {
+          name: 'store_memory',
           arguments: {
-            content: 'this meeting summary: we agreed to ship the beta on Monday and review the budget in August',
-            description: 'this meeting summary: we agreed to ship the…',
+            content: 'we agreed to ship the beta on Monday and review the budget in August',
+            description: 'we agreed to ship the beta on Monday…',
           },
         },
       ],
@@ -61,6 +70,7 @@ describe('intents → tool calls (Memento tools)', () => {
     ['show my last 5 memories', [{ name: 'retrieve_memories', arguments: { limit: 5 } }]],
     ['what did I store?', [{ name: 'retrieve_memories', arguments: {} }]],
     ['list my memories', [{ name: 'retrieve_memories', arguments: {} }]],
+    ['list my memories tagged family', [{ name: 'retrieve_memories', arguments: { tag: 'family' } }]],
     ['search for dentist', [{ name: 'search_memories', arguments: { query: 'dentist' } }]],
     ['find my notes about the budget', [{ name: 'search_memories', arguments: { query: 'budget' } }]],
     ['look for "wifi password"', [{ name: 'search_memories', arguments: { query: 'wifi password' } }]],
@@ -239,6 +249,20 @@ describe('summaries of tool results', () => {
         JSON.stringify({ count: 2, memories: [{ id: 'm1', content: 'Buy milk', created: '2024-07-15T08:00:00Z' }, { id: 'm2', content: 'Dentist', created: '2024-07-15T09:30:00Z', tags: ['health'] }] }),
       ]),
       'You stored 2 memories yesterday:\n- "Buy milk" (id m1, 2024-07-15 08:00)\n- "Dentist" (id m2, 2024-07-15 09:30, tags health)',
+    ],
+    [
+      'one page of many, in the Memento server’s shape',
+      turn('what did I store?', [{ name: 'retrieve_memories', arguments: '{}' }], [
+        JSON.stringify({
+          memories: [
+            { id: '20240716-095000-000-aaaa0001', file: '20240716_095000_milk.txt', description: '', tags: [], created: '2024-07-16T09:50:00.000Z', size: 8, preview: 'Buy milk', truncated: false },
+            { id: '20240716-094000-000-aaaa0002', file: '20240716_094000_mom.txt', description: 'family', tags: ['family'], created: '2024-07-16T09:40:00.000Z', size: 8, preview: 'Call mom', truncated: false },
+          ],
+          total: 25,
+          nextCursor: '20240716-094000-000-aaaa0002',
+        }),
+      ]),
+      'You stored 25 memories; the newest 2:\n- "Buy milk" (id 20240716-095000-000-aaaa0001, 2024-07-16 09:50)\n- "Call mom" (id 20240716-094000-000-aaaa0002, 2024-07-16 09:40, tags family)',
     ],
     ['an empty day', turn('what did I store yesterday?', [{ name: 'retrieve_memories', arguments: '{}' }], ['{"memories":[]}']), "You didn't store anything yesterday."],
     ['no memories at all', turn('list my memories', [{ name: 'retrieve_memories', arguments: '{}' }], ['[]']), "You haven't stored any memories yet."],
