@@ -1,0 +1,292 @@
+/*
+ * docker-compose.yml without Docker: it is a valid Compose file, and every host name and
+ * port in it agrees with the file or default on the other end of the wire — the collector
+ * config, Jaeger's and Prometheus' configs, the client's defaults in src/config.ts and the
+ * server's default port from `memento serve --help`.
+ */
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Ajv } from 'ajv';
+import { ENVIRONMENT, jaegerUrl } from '../../src/config.ts';
+import { runMemento } from '../helpers/memento.ts';
+import { collectorConfig, componentType } from './span-metrics.ts';
+import {
+  dig,
+  expandCollectorEnv,
+  hostPort,
+  interpolateTree,
+  readYaml,
+  repoPath,
+  sharedText,
+} from './stack.ts';
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
+  command?: string[];
+  environment?: Record<string, string | null>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test?: string[]; disable?: boolean };
+  profiles?: string[];
+  logging?: unknown;
+  deploy?: { resources?: { limits?: { memory?: string } } };
+}
+interface Compose {
+  'x-images': Record<string, string>;
+  'x-logging': unknown;
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+const raw = readYaml<Record<string, unknown>>('docker-compose.yml');
+/** As `docker compose` sees it with the one required variable set. */
+const compose = interpolateTree(raw, { MEMENTO_MCP_TOKEN: 'test-token' }) as unknown as Compose;
+const services = compose.services;
+const collector = collectorConfig();
+
+/** `127.0.0.1:8000:8000` → its parts. */
+function published(service: string): { ip: string; host: number; container: number }[] {
+  return (services[service]?.ports ?? []).map((p) => {
+    const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+):(\d+)$/.exec(p);
+    if (!m) throw new Error(`${service}: port "${p}" is not ip:host:container`);
+    return { ip: m[1] ?? '0.0.0.0', host: Number(m[2]), container: Number(m[3]) };
+  });
+}
+function publishes(service: string, port: number): boolean {
+  return published(service).some((p) => p.host === port && p.container === port);
+}
+function env(service: string, name: string): string {
+  const value = services[service]?.environment?.[name];
+  if (typeof value !== 'string') throw new Error(`${service}: ${name} is not set`);
+  return value;
+}
+function flag(args: string[] | undefined, name: string): string | undefined {
+  const i = (args ?? []).indexOf(name);
+  return i >= 0 ? args?.[i + 1] : undefined;
+}
+
+describe('docker-compose.yml: the file', () => {
+  it('validates against the Compose specification’s JSON schema', () => {
+    const validate = composeValidator();
+    const ok = validate(raw);
+    expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([]);
+    expect(ok).toBe(true);
+    // The validator is not a rubber stamp.
+    expect(validate({ services: { mcp: { image: 'x', restart_policy: 'always' } } })).toBe(false);
+  });
+
+  it('refuses to start without MEMENTO_MCP_TOKEN instead of running an open server', () => {
+    expect(() => interpolateTree(raw, {})).toThrow(/MEMENTO_MCP_TOKEN/);
+    expect(env('mcp', 'MEMENTO_MCP_TOKEN')).toBe('test-token');
+    expect(env('client', 'MEMENTO_MCP_TOKEN')).toBe('test-token');
+  });
+
+  it('has the stack the issue asks for, and the client only on request', () => {
+    expect(Object.keys(services).sort()).toEqual(['client', 'collector', 'jaeger', 'mcp', 'prometheus']);
+    expect(services.client?.profiles).toEqual(['client']);
+    for (const [name, s] of Object.entries(services)) if (name !== 'client') expect(s.profiles, name).toBeUndefined();
+  });
+
+  it('pins every image version once, in x-images', () => {
+    const images = compose['x-images'];
+    for (const image of Object.values(images)) expect(image).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9][A-Za-z0-9._-]*$/);
+    for (const image of Object.values(images)) expect(image).not.toMatch(/:(latest|main|dev)$/);
+    expect(images.jaeger).toMatch(/^jaegertracing\/jaeger:2\.\d+\.\d+$/);
+    expect(images.collector).toMatch(/^otel\/opentelemetry-collector-contrib:\d+\.\d+\.\d+$/);
+    expect(images.prometheus).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(images.node).toMatch(/^node:24\.\d+\.\d+-slim$/);
+    expect(services.collector?.image).toBe(images.collector);
+    expect(services.jaeger?.image).toBe(images.jaeger);
+    expect(services.prometheus?.image).toBe(images.prometheus);
+    expect(services.mcp?.build?.args?.NODE_IMAGE).toBe(images.node);
+    expect(services.client?.build?.args?.NODE_IMAGE).toBe(images.node);
+  });
+
+  it('gives every service a memory limit and the shared logging settings', () => {
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.deploy?.resources?.limits?.memory, name).toMatch(/^\d+[KMG]$/);
+      expect(s.logging, name).toEqual(compose['x-logging']);
+    }
+  });
+
+  it('has healthchecks where the images allow them', () => {
+    // Jaeger's and Prometheus' images have wget; the Memento image's HEALTHCHECK is in the
+    // Dockerfile (dockerfile.test.ts); the collector image has no shell to run one.
+    for (const name of ['jaeger', 'prometheus']) expect(services[name]?.healthcheck?.test?.[0], name).toBe('CMD-SHELL');
+    expect(services.mcp?.healthcheck).toBeUndefined();
+    expect(services.client?.healthcheck?.disable).toBe(true);
+    expect(services.collector?.healthcheck).toBeUndefined();
+  });
+
+  it('depends only on services it has, waiting for health where there is one', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
+        expect(Object.keys(services), `${name} → ${dep}`).toContain(dep);
+        if (condition === 'service_healthy') {
+          expect(dep === 'mcp' || services[dep]?.healthcheck?.test, `${dep} has a healthcheck`).toBeTruthy();
+        }
+      }
+    }
+  });
+
+  it('mounts files that exist in the repository', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const v of s.volumes ?? []) {
+        const source = v.split(':')[0] as string;
+        if (source.startsWith('.')) expect(existsSync(repoPath(source)), `${name}: ${source}`).toBe(true);
+        else expect(Object.keys(compose.volumes ?? {}), `${name}: volume ${source}`).toContain(source);
+      }
+    }
+  });
+
+  it('publishes ports on the loopback interface only', () => {
+    for (const name of Object.keys(services)) for (const p of published(name)) expect(p.ip, name).toBe('127.0.0.1');
+  });
+});
+
+describe('docker-compose.yml: host names and ports agree with the other ends', () => {
+  it('collector: publishes the OTLP receiver’s ports, 4317 (gRPC) and 4318 (HTTP)', () => {
+    const protocols = dig(collector.receivers, 'otlp.protocols') as Record<string, { endpoint: string }>;
+    const grpc = hostPort(expandCollectorEnv(protocols.grpc!.endpoint)).port;
+    const http = hostPort(expandCollectorEnv(protocols.http!.endpoint)).port;
+    expect([grpc, http]).toEqual([4317, 4318]);
+    expect(publishes('collector', grpc)).toBe(true);
+    expect(publishes('collector', http)).toBe(true);
+  });
+
+  it('client on the host: its default OTLP endpoint is the collector’s published OTLP/HTTP port', () => {
+    const fallback = ENVIRONMENT.find((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')!.default;
+    const { host, port } = hostPort(fallback);
+    expect(host).toBe('localhost');
+    const http = dig(collector.receivers, 'otlp.protocols.http.endpoint') as string;
+    expect(port).toBe(hostPort(expandCollectorEnv(http)).port);
+    expect(publishes('collector', port)).toBe(true);
+  });
+
+  it('mcp and client in the network: export OTLP/HTTP to the collector service', () => {
+    const http = hostPort(expandCollectorEnv(dig(collector.receivers, 'otlp.protocols.http.endpoint') as string)).port;
+    for (const name of ['mcp', 'client']) {
+      const target = new URL(env(name, 'OTEL_EXPORTER_OTLP_ENDPOINT'));
+      expect(target.protocol).toBe('http:');
+      expect(Object.keys(services)).toContain(target.hostname);
+      expect(target.hostname).toBe('collector');
+      expect(Number(target.port)).toBe(http);
+    }
+  });
+
+  it('collector → jaeger: the OTLP exporter’s host is the jaeger service, its port Jaeger’s OTLP/gRPC receiver', () => {
+    const jaegerConfig = readYaml<Record<string, unknown>>('deploy/jaeger/config.yaml');
+    const receiver = expandCollectorEnv(dig(jaegerConfig, 'receivers.otlp.protocols.grpc.endpoint') as string);
+    const exporters = Object.entries(collector.exporters ?? {}).filter(([id]) => componentType(id) === 'otlp_grpc');
+    expect(exporters.length).toBe(1);
+    const endpoint = (exporters[0]![1] as { endpoint: string }).endpoint;
+    for (const target of [expandCollectorEnv(endpoint), expandCollectorEnv(endpoint, { JAEGER_OTLP_ENDPOINT: env('collector', 'JAEGER_OTLP_ENDPOINT') })]) {
+      expect(hostPort(target).host).toBe('jaeger');
+      expect(hostPort(target).port).toBe(hostPort(receiver).port);
+    }
+    expect(Object.keys(services)).toContain('jaeger');
+  });
+
+  it('jaeger: publishes its UI on the port of the client’s Jaeger links (16686)', () => {
+    const link = new URL(jaegerUrl({}));
+    expect(link.hostname).toBe('localhost');
+    const jaegerConfig = readYaml<Record<string, unknown>>('deploy/jaeger/config.yaml');
+    const ui = hostPort(expandCollectorEnv(dig(jaegerConfig, 'extensions.jaeger_query.http.endpoint') as string));
+    expect(Number(link.port)).toBe(16686);
+    expect(ui.port).toBe(Number(link.port));
+    expect(publishes('jaeger', ui.port)).toBe(true);
+    expect(env('client', 'MEMENTO_JAEGER_URL')).toBe(jaegerUrl({}));
+  });
+
+  it('jaeger: loads the config file that wires its Monitor tab to the prometheus service', () => {
+    const command = services.jaeger?.command ?? [];
+    const path = command.find((a) => a.startsWith('--config='))?.slice('--config='.length);
+    expect(services.jaeger?.volumes).toContain(`./deploy/jaeger/config.yaml:${path}:ro`);
+    const jaegerConfig = readYaml<Record<string, unknown>>('deploy/jaeger/config.yaml');
+    const storage = dig(jaegerConfig, 'extensions.jaeger_query.storage') as { metrics: string };
+    const backend = dig(jaegerConfig, `extensions.jaeger_storage.metric_backends.${storage.metrics}.prometheus`) as {
+      endpoint: string;
+      metric_namespace: string;
+      normalize_calls: boolean;
+      normalize_duration: boolean;
+      latency_unit: string;
+    };
+    for (const target of [expandCollectorEnv(backend.endpoint), expandCollectorEnv(backend.endpoint, { PROMETHEUS_URL: env('jaeger', 'PROMETHEUS_URL') })]) {
+      const { host, port } = hostPort(target);
+      expect(host).toBe('prometheus');
+      expect(publishes('prometheus', port)).toBe(true);
+    }
+    expect(backend).toMatchObject({ metric_namespace: 'traces_span_metrics', latency_unit: 'ms', normalize_calls: true, normalize_duration: true });
+  });
+
+  it('jaeger: the healthcheck probes its health extension’s port', () => {
+    const jaegerConfig = readYaml<Record<string, unknown>>('deploy/jaeger/config.yaml');
+    const health = hostPort(expandCollectorEnv(dig(jaegerConfig, 'extensions.healthcheckv2.http.endpoint') as string));
+    expect(services.jaeger?.healthcheck?.test?.[1]).toContain(`:${health.port}/status`);
+  });
+
+  it('prometheus: scrapes the collector’s prometheus exporter and its own telemetry, and loads the alerts', () => {
+    const prom = readYaml<{ rule_files: string[]; scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] }>(
+      'deploy/prometheus/prometheus.yml',
+    );
+    const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets)).map((t) => hostPort(t));
+    const exporter = hostPort(expandCollectorEnv((collector.exporters?.prometheus as { endpoint: string }).endpoint));
+    const telemetryPort = dig(collector.service.telemetry, 'metrics.readers.0.pull.exporter.prometheus.port');
+    expect(targets).toContainEqual({ host: 'collector', port: exporter.port });
+    expect(targets).toContainEqual({ host: 'collector', port: telemetryPort });
+    expect(prom.rule_files).toEqual(['alerts.yml']);
+    expect(services.prometheus?.volumes).toContain('./deploy/prometheus:/etc/prometheus:ro');
+    expect(services.prometheus?.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    expect(publishes('prometheus', 9090)).toBe(true);
+  });
+
+  it('collector: runs otel-collector.yaml and opts into message content only with the shared switch', () => {
+    expect(services.collector?.volumes).toContain('./otel-collector.yaml:/etc/otelcol-contrib/config.yaml:ro');
+    expect(services.collector?.command).toEqual(['--config=/etc/otelcol-contrib/config.yaml']);
+    const capture = ENVIRONMENT.find((e) => e.name.endsWith('_CAPTURE_MESSAGE_CONTENT'))!.name;
+    for (const name of ['collector', 'mcp', 'client']) expect(env(name, capture), name).toBe('false');
+  });
+
+  it('mcp: serves on 0.0.0.0 at the port of `memento serve`’s default, published as 8000', async () => {
+    const help = await runMemento(['serve', '--help']);
+    expect(help.code).toBe(0);
+    const defaultPort = Number(/--port <port>[^\n]*\(default: (\d+)\)/.exec(help.stdout)?.[1]);
+    expect(defaultPort).toBe(8000);
+    const command = services.mcp?.command ?? [];
+    expect(command[0]).toBe('serve');
+    expect(flag(command, '--host')).toBe('0.0.0.0');
+    expect(Number(flag(command, '--port'))).toBe(defaultPort);
+    expect(publishes('mcp', defaultPort)).toBe(true);
+  });
+
+  it('client: calls the mcp service’s Streamable HTTP endpoint on that port', () => {
+    const url = new URL(env('client', 'MEMENTO_MCP_URL'));
+    expect(url.hostname).toBe('mcp');
+    expect(Number(url.port)).toBe(Number(flag(services.mcp?.command, '--port')));
+    expect(url.pathname).toBe('/mcp');
+    expect(services.client?.command).toEqual(['chat']);
+    expect(services.client?.depends_on?.mcp?.condition).toBe('service_healthy');
+  });
+
+  it('mcp: accepts the host name the client uses (DNS-rebinding protection)', async () => {
+    const help = await runMemento(['serve', '--help']);
+    expect(help.stdout).toContain('--allowed-hosts <names>');
+    const allowed = (flag(services.mcp?.command, '--allowed-hosts') ?? '').split(',');
+    expect(allowed).toContain(new URL(env('client', 'MEMENTO_MCP_URL')).hostname);
+    expect(allowed).not.toContain('*');
+  });
+});
+
+/**
+ * The Compose schema declares draft-07 as "https://json-schema.org/draft-07/schema", an
+ * id Ajv does not know (it registers draft-07 under http://…#), and uses the annotation
+ * `deprecated`, which strict mode would reject. Both are harmless to validation.
+ */
+function composeValidator() {
+  const schema = JSON.parse(sharedText('schemas/compose-spec.json')) as Record<string, unknown>;
+  delete schema.$schema;
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  return ajv.compile(schema);
+}
