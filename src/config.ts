@@ -66,7 +66,7 @@ export function modelSettings(env: NodeJS.ProcessEnv = process.env): ModelSettin
   if (baseURL) {
     return { provider: 'openai', deployment, endpoint: baseURL, apiKey: nonEmpty(env.OPENAI_API_KEY) };
   }
-  return { provider: 'simulator', deployment };
+  return { provider: 'simulator', deployment, apiVersion: nonEmpty(env.OPENAI_API_VERSION) ?? DEFAULT_API_VERSION };
 }
 
 export interface McpSettings {

@@ -22,6 +22,8 @@ import { History } from './history.ts';
 import type { McpConnection } from './mcp.ts';
 import type { ChatAnswer, Model, ToolCall } from './model.ts';
 import { splitTime, type Interval, type TimeSplit } from './timing.ts';
+import { telemetry } from '../telemetry/setup.ts';
+import { spansFromReadableSpans, turnSplit } from '../traces/index.ts';
 
 /** Tool rounds after which the model must answer with what it has. */
 export const MAX_TOOL_ROUNDS = 5;
@@ -101,6 +103,7 @@ export class Agent {
     const intervals: Interval[] = [];
     const counts = { chatCalls: 0, toolCalls: 0, toolRounds: 0 };
     const tools: ToolOutcome[] = [];
+    // Called after the root span has ended, so the recorder holds the whole client side.
     const result = (partial: Partial<TurnResult>): TurnResult => {
       const end = performance.now();
       return {
@@ -108,7 +111,7 @@ export class Agent {
         answer: '',
         traceId: turn.traceId,
         durationMs: end - started,
-        phases: splitTime(started, end, intervals),
+        phases: measuredSplit(turn.traceId) ?? splitTime(started, end, intervals),
         ...counts,
         tools,
         ...partial,
@@ -260,6 +263,14 @@ export class Agent {
     const text = resultText(result);
     return reply(result.isError ? `Error: ${text}` : text);
   }
+}
+
+/** The turn's split from its spans, as `memento traces` and Jaeger will show it. */
+function measuredSplit(traceId: string | undefined): TimeSplit | undefined {
+  const recorded = traceId ? telemetry().recorder?.spans(traceId) : undefined;
+  if (!recorded?.length) return undefined;
+  const { azureMs, mcpMs, clientMs } = turnSplit(spansFromReadableSpans(recorded));
+  return { azureMs, mcpMs, clientMs };
 }
 
 /** The text the model reads back from a tool: its text blocks, or its structured content. */

@@ -1,8 +1,12 @@
 /*
- * Where a turn's time went: Azure (model calls), MCP (connecting, listing and calling tools)
- * and the client itself (everything else: prompt building, JSON, rendering). Intervals are
- * merged before they are summed, so parallel tool calls count once.
+ * Where a turn's time went when there are no spans to measure it on (OTEL_SDK_DISABLED):
+ * the agent's own timings of its model and MCP calls, merged the way `turnSplit`
+ * (src/traces/analysis.ts) merges spans, so parallel tool calls count once. With tracing on,
+ * the split comes from the turn's spans instead, and the terminal, `memento traces` and
+ * Jaeger all agree.
  */
+import { unionMs } from '../traces/analysis.ts';
+
 export interface Interval {
   kind: 'azure' | 'mcp';
   start: number;
@@ -15,28 +19,13 @@ export interface TimeSplit {
   clientMs: number;
 }
 
-/** Total length of the union of [start, end) ranges. */
-export function unionLength(ranges: readonly { start: number; end: number }[]): number {
-  const sorted = [...ranges].filter((r) => r.end > r.start).sort((a, b) => a.start - b.start);
-  let total = 0;
-  let curStart = -Infinity;
-  let curEnd = -Infinity;
-  for (const r of sorted) {
-    if (r.start > curEnd) {
-      if (curEnd > curStart) total += curEnd - curStart;
-      curStart = r.start;
-      curEnd = r.end;
-    } else if (r.end > curEnd) {
-      curEnd = r.end;
-    }
-  }
-  if (curEnd > curStart) total += curEnd - curStart;
-  return total;
-}
-
 export function splitTime(start: number, end: number, intervals: readonly Interval[]): TimeSplit {
-  const azureMs = unionLength(intervals.filter((i) => i.kind === 'azure'));
-  const mcpMs = unionLength(intervals.filter((i) => i.kind === 'mcp'));
-  const busy = unionLength(intervals);
-  return { azureMs, mcpMs, clientMs: Math.max(0, end - start - busy) };
+  const ranges = (kind?: Interval['kind']) =>
+    intervals.filter((i) => !kind || i.kind === kind).map((i) => [i.start, i.end] as const);
+  const window = [start, end] as const;
+  return {
+    azureMs: unionMs(ranges('azure'), window),
+    mcpMs: unionMs(ranges('mcp'), window),
+    clientMs: Math.max(0, end - start - unionMs(ranges(), window)),
+  };
 }

@@ -9,6 +9,7 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
 export class TurnRecorder implements SpanProcessor {
   private readonly traces = new Map<string, ReadableSpan[]>();
   private readonly keep: number;
+  private settling = false;
 
   constructor(keep = 16) {
     this.keep = keep;
@@ -17,6 +18,13 @@ export class TurnRecorder implements SpanProcessor {
   onStart(_span: Span, _parentContext: Context): void {}
 
   onEnd(span: ReadableSpan): void {
+    if (!this.settling) {
+      // Host detection finishes asynchronously, and the resource complains on every read until
+      // someone waits for it (exporters do, before their first export). The turn's summary
+      // reads service.name as soon as the turn ends, so start that wait at the first span.
+      this.settling = true;
+      void span.resource.waitForAsyncAttributes?.();
+    }
     const { traceId } = span.spanContext();
     let spans = this.traces.get(traceId);
     if (!spans) {

@@ -42,10 +42,10 @@ export const isMcpClientSpan = (s: TraceSpan): boolean =>
 export const isToolCallSpan = (s: TraceSpan): boolean =>
   isMcpClientSpan(s) && s.attributes[ATTR_MCP_METHOD_NAME] === 'tools/call';
 
-type Interval = readonly [number, number];
+export type Interval = readonly [number, number];
 
 /** Total length covered by the intervals, each clipped to `window`. */
-function unionMs(intervals: Interval[], window: Interval): number {
+export function unionMs(intervals: readonly Interval[], window: Interval = [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY]): number {
   const clipped = intervals
     .map(([a, b]): Interval => [Math.max(a, window[0]), Math.min(b, window[1])])
     .filter(([a, b]) => b > a)
