@@ -20,6 +20,10 @@ export interface DateRange {
 
 const DAY_MS = 86_400_000;
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/** A month's name or its usual abbreviation, never a longer word that starts like one ("marketing"). */
+const MONTH =
+  '(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\\.?(?![a-z])';
+const monthIndex = (name: string) => MONTHS.indexOf(name.slice(0, 3));
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 const NUMBER_WORDS: Record<string, number> = {
   one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
@@ -51,16 +55,15 @@ function parseCalendarDate(text: string, now: Date): { date: Date; matched: stri
     const date = new Date(Date.UTC(Number(iso[1]), Number(iso[2]) - 1, Number(iso[3])));
     if (!Number.isNaN(date.getTime()) && isoDay(date) === iso[0]) return { date, matched: iso[0] };
   }
-  const month = '(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?';
-  const monthFirst = new RegExp(`\\b${month}\\s+(\\d{1,2})(?:st|nd|rd|th)?(?:,?\\s+(\\d{4}))?\\b`).exec(text);
-  const dayFirst = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?\\s+(?:of\\s+)?${month}(?:,?\\s+(\\d{4}))?\\b`).exec(text);
+  const monthFirst = new RegExp(`\\b${MONTH}\\s+(\\d{1,2})(?:st|nd|rd|th)?(?:,?\\s+(\\d{4}))?\\b`).exec(text);
+  const dayFirst = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?\\s+(?:of\\s+)?${MONTH}(?:,?\\s+(\\d{4}))?\\b`).exec(text);
   const parts = monthFirst
     ? { m: monthFirst[1]!, d: monthFirst[2]!, y: monthFirst[3], matched: monthFirst[0] }
     : dayFirst
       ? { m: dayFirst[2]!, d: dayFirst[1]!, y: dayFirst[3], matched: dayFirst[0] }
       : undefined;
   if (!parts) return undefined;
-  const m = MONTHS.indexOf(parts.m);
+  const m = monthIndex(parts.m);
   const d = Number(parts.d);
   if (d < 1 || d > 31) return undefined;
   let y = parts.y ? Number(parts.y) : now.getUTCFullYear();
@@ -74,7 +77,7 @@ function parseCalendarDate(text: string, now: Date): { date: Date; matched: stri
 /**
  * The period a message names, or undefined when it names none. Recognised (case-insensitive):
  * today, yesterday, the day before yesterday, N days ago, last/past week, this week,
- * last/past N days|weeks, this/last month, this/last year, (last|on) monday…sunday,
+ * last/past N days|weeks, this/last month, in <month> [year], this/last year, (last|on) monday…sunday,
  * on/since/before/after a date (2024-07-15, July 15, 15 July 2024), between/from DATE and/to DATE.
  */
 export function parseDateRange(text: string, now: Date): DateRange | undefined {
@@ -149,6 +152,16 @@ export function parseDateRange(text: string, now: Date): DateRange | undefined {
     const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
     const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
     return { since: first, until: new Date(next.getTime() - 1), label: 'last month', matched: m[0] };
+  }
+  if ((m = new RegExp(`\\bin\\s+${MONTH}(?:\\s+(\\d{4}))?(?![\\w-])`).exec(t))) {
+    const month = monthIndex(m[1]!);
+    let year = m[2] ? Number(m[2]) : now.getUTCFullYear();
+    // "in August" said in July means last August, as with "on August 1".
+    if (!m[2] && month > now.getUTCMonth()) year -= 1;
+    const first = new Date(Date.UTC(year, month, 1));
+    const next = new Date(Date.UTC(year, month + 1, 1));
+    const label = `in ${first.toLocaleString('en', { month: 'long', timeZone: 'UTC' })} ${year}`;
+    return { since: first, until: new Date(Math.min(next.getTime(), endOfDay(now).getTime() + 1) - 1), label, matched: m[0] };
   }
   if ((m = /\bthis\s+year\b/.exec(t))) {
     return { since: new Date(Date.UTC(now.getUTCFullYear(), 0, 1)), until: endOfDay(now), label: 'this year', matched: m[0] };

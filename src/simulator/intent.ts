@@ -69,6 +69,9 @@ export function extractTags(text: string): StoreItem {
   return item;
 }
 
+/** "store this: X", "save the following: X" → X. */
+const withoutLead = (text: string) => text.replace(/^(?:this|these|that|the\s+following)\s*:\s*/i, '').trim();
+
 /** Several "remember …" lines or "remember A; remember B" → one item each; otherwise one item. */
 function storeItems(message: string): StoreItem[] | undefined {
   const segments = message
@@ -82,11 +85,11 @@ function storeItems(message: string): StoreItem[] | undefined {
       if (STORE_VERB.test(s)) items.push(s.replace(STORE_VERB, ''));
       else if (items.length > 0) items[items.length - 1] += `; ${s}`;
     }
-    return items.filter((i) => i.trim()).map(extractTags);
+    return items.map(withoutLead).filter(Boolean).map(extractTags);
   }
   const single = normalize(message);
   if (!STORE_VERB.test(single)) return undefined;
-  const rest = single.replace(STORE_VERB, '');
+  const rest = withoutLead(single.replace(STORE_VERB, ''));
   // "remember?" or "what do you remember" is a question, not something to keep.
   if (!rest || /^(?:what|anything|everything|when|where)\b.*\?$/i.test(rest)) return undefined;
   return [extractTags(rest)];
@@ -145,7 +148,7 @@ function cleanTarget(text: string): string {
 
 const SEARCH_PATTERNS = [
   /^(?:search|find|look\s+for|look\s+up|lookup|grep)\s+(?:(?:in|through)\s+)?(?:(?:my|the|[\w.-]+(?:'|’)s)\s+)?(?:memories|notes)?\s*(?:for|about|on|with|mentioning|containing)?\s*(.+)$/i,
-  /\bwhat\s+do\s+(?:i|you|we)\s+know\s+about\s+(.+)$/i,
+  /\bwhat\s+(?:do|have)\s+(?:i|you|we)\s+(?:know|have|got|stored|saved|noted|written|kept)\s+(?:about|on|regarding)\s+(.+)$/i,
   /\bwhat\s+did\s+i\s+(?:store|save|note|say|tell\s+you|write|remember)\s+(?:about|on|regarding)\s+(.+)$/i,
   /\bdo\s+you\s+remember\s+(?:anything\s+about\s+|something\s+about\s+|about\s+)?(.+?)\??$/i,
   /\b(?:anything|something|memories|notes)\s+(?:about|on|regarding|mentioning)\s+(.+)$/i,

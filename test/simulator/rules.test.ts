@@ -26,6 +26,7 @@ describe('intents → tool calls (Memento tools)', () => {
     ['Please remember buy milk #shopping #errands', [{ name: 'store_memory', arguments: { content: 'buy milk', tags: ['shopping', 'errands'] } }]],
     ['save the wifi password is hunter2, tagged home, wifi', [{ name: 'store_memory', arguments: { content: 'the wifi password is hunter2', tags: ['home', 'wifi'] } }]],
     ['note: call the plumber', [{ name: 'store_memory', arguments: { content: 'call the plumber' } }]],
+    ['store this: the Berlin offsite moved to May 12', [{ name: 'store_memory', arguments: { content: 'the Berlin offsite moved to May 12' } }]],
     [
       'store this meeting summary: we agreed to ship the beta on Monday and review the budget in August',
       [
@@ -75,6 +76,7 @@ describe('intents → tool calls (Memento tools)', () => {
     ['find my notes about the budget', [{ name: 'search_memories', arguments: { query: 'budget' } }]],
     ['look for "wifi password"', [{ name: 'search_memories', arguments: { query: 'wifi password' } }]],
     ['What do I know about Paris?', [{ name: 'search_memories', arguments: { query: 'Paris' } }]],
+    ['what do I have about Berlin?', [{ name: 'search_memories', arguments: { query: 'Berlin' } }]],
     ['do you remember anything about tulips?', [{ name: 'search_memories', arguments: { query: 'tulips' } }]],
     ['show memory 20240715_143052_meeting', [{ name: 'get_memory', arguments: { id: '20240715_143052_meeting' } }]],
     ['forget the memory about the dentist', [{ name: 'search_memories', arguments: { query: 'dentist' } }]],
@@ -316,6 +318,9 @@ describe('date phrases (now = Tue 2024-07-16 10:00 UTC)', () => {
     ['in the past 3 days', { since: '2024-07-14T00:00:00.000Z', until: '2024-07-16T23:59:59.999Z', label: 'in the last 3 days' }],
     ['this week', { since: '2024-07-15T00:00:00.000Z', until: '2024-07-16T23:59:59.999Z', label: 'this week' }],
     ['last month', { since: '2024-06-01T00:00:00.000Z', until: '2024-06-30T23:59:59.999Z', label: 'last month' }],
+    ['in May', { since: '2024-05-01T00:00:00.000Z', until: '2024-05-31T23:59:59.999Z', label: 'in May 2024' }],
+    ['in July', { since: '2024-07-01T00:00:00.000Z', until: '2024-07-16T23:59:59.999Z', label: 'in July 2024' }],
+    ['in December', { since: '2023-12-01T00:00:00.000Z', until: '2023-12-31T23:59:59.999Z', label: 'in December 2023' }],
     ['this month', { since: '2024-07-01T00:00:00.000Z', until: '2024-07-16T23:59:59.999Z', label: 'this month' }],
     ['last monday', { ...day('2024-07-15'), label: 'on Monday 2024-07-15' }],
     ['last tuesday', { ...day('2024-07-09'), label: 'on Tuesday 2024-07-09' }],
