@@ -55,7 +55,7 @@ describe('docs/observability.md', () => {
     const header = /traceparent: (00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2})/.exec(s);
     expect(header).not.toBeNull();
     const traceId = header![2]!;
-    const meta = /"_meta":\{"traceparent":"00-([0-9a-f]{32})-[0-9a-f]{16}-01"/.exec(s);
+    const meta = /"_meta":\{[^}]*"traceparent":"00-([0-9a-f]{32})-[0-9a-f]{16}-01"/.exec(s);
     expect(meta?.[1], 'the body carries the same trace id').toBe(traceId);
     expect(s).toContain(jaegerTraceLink(traceId, {}));
     expect(s).toContain(`$MEMENTO_JAEGER_URL/trace/${traceId}`);
