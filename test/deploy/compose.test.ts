@@ -15,6 +15,7 @@ import {
   expandCollectorEnv,
   hostPort,
   interpolateTree,
+  readText,
   readYaml,
   repoPath,
   sharedText,
@@ -219,6 +220,12 @@ describe('docker-compose.yml: host names and ports agree with the other ends', (
       expect(publishes('prometheus', port)).toBe(true);
     }
     expect(backend).toMatchObject({ metric_namespace: 'traces_span_metrics', latency_unit: 'ms', normalize_calls: true, normalize_duration: true });
+    // The Monitor tab is also switched on in the UI's menu, from a file the service mounts.
+    const uiConfig = expandCollectorEnv(dig(jaegerConfig, 'extensions.jaeger_query.ui.config_file') as string);
+    const mount = services.jaeger?.volumes?.find((v) => v.split(':')[1] === uiConfig);
+    expect(mount, `a volume mounted at ${uiConfig}`).toBeDefined();
+    const ui = JSON.parse(readText(mount!.split(':')[0] as string)) as { monitor?: { menuEnabled?: boolean } };
+    expect(ui.monitor?.menuEnabled).toBe(true);
   });
 
   it('jaeger: the healthcheck probes its health extension’s port', () => {
