@@ -181,9 +181,18 @@ export class McpHttpApp {
       }
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      sendError(res, err.status, err.code, err.message, err.headers);
-      // An unread body on a refused request would be taken as the next request: close instead.
-      if (!req.complete) res.once('finish', () => req.destroy());
+      if (req.complete) {
+        sendError(res, err.status, err.code, err.message, err.headers);
+        return;
+      }
+      // A refused request whose body was not read: close the connection after the answer, and
+      // read (discarding) the rest meanwhile, since closing on unread data resets the
+      // connection and the client would never see the answer.
+      sendError(res, err.status, err.code, err.message, { ...err.headers, connection: 'close' });
+      req.resume();
+      const timer = setTimeout(() => req.destroy(), 10_000);
+      timer.unref();
+      req.once('end', () => clearTimeout(timer));
     }
   }
 

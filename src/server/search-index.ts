@@ -5,9 +5,10 @@
  *
  * Words are folded (NFKD, diacritics dropped, lower case) so "Réunion" finds "reunion". A query
  * word matches a stored word exactly or, from three letters on, as its prefix ("meet" finds
- * "meeting"). Each matched word scores its field weight (tags over file name over description
- * over content) times an inverse document frequency, so a word every memory contains ranks
- * nothing; ties go to the newer memory.
+ * "meeting"). Each matched word scores the weight of the best field it is in (tags over file
+ * name over description over content; the best rather than the sum, because a name made from
+ * the content repeats its first words) times an inverse document frequency, so a word every
+ * memory contains ranks nothing; ties go to the newer memory.
  */
 
 export type Field = 'tags' | 'file' | 'description' | 'content';
@@ -76,7 +77,7 @@ export class SearchIndex<T> {
     const weights = new Map<string, number>();
     for (const field of Object.keys(FIELD_WEIGHT) as Field[]) {
       for (const token of tokenize(fields[field])) {
-        weights.set(token, (weights.get(token) ?? 0) + FIELD_WEIGHT[field]);
+        weights.set(token, Math.max(weights.get(token) ?? 0, FIELD_WEIGHT[field]));
       }
     }
     const doc: Doc<T> = { item, key, tokens: [...weights.keys()], searchGen: 0, termGen: 0, termBest: 0, score: 0 };

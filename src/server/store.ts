@@ -527,6 +527,7 @@ class UserStore {
     const tempContent = this.pathOf(`${TEMP_PREFIX}${process.pid}-${id}.content`);
     const tempMeta = this.pathOf(`${TEMP_PREFIX}${process.pid}-${id}.meta`);
     let uncommitted: string | undefined;
+    const tried: string[] = [];
     try {
       // Both temporary files at once; the sidecar already names the file it will sit beside.
       await Promise.all([writeFile(tempContent, content, { flag: 'wx' }), writeFile(tempMeta, sidecar(), { flag: 'wx' })]);
@@ -536,9 +537,10 @@ class UserStore {
           uncommitted = this.pathOf(file);
           break;
         } catch (err) {
-          // A file this store did not write has that name (ours are reserved): take the next.
+          // A file this store did not write has that name (ours are reserved): take the next,
+          // keeping this one reserved until the end so that the next try skips it.
           if (errorCode(err) !== 'EEXIST' || attempt >= 20) throw err;
-          this.reservedFiles.delete(file);
+          tried.push(file);
           file = this.reserveFile(stamp, base, ext);
         }
       }
@@ -553,7 +555,7 @@ class UserStore {
       if (uncommitted) await unlink(uncommitted).catch(() => {});
       throw ioFailure('store the memory', err);
     } finally {
-      this.reservedFiles.delete(file);
+      for (const name of [...tried, file]) this.reservedFiles.delete(name);
       this.reservedIds.delete(id);
       await Promise.all([unlink(tempContent).catch(() => {}), unlink(tempMeta).catch(() => {})]);
     }
