@@ -14,7 +14,8 @@ ARG NODE_IMAGE=node:24.21.0-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: no production dependency needs an install script, so none gets to run one.
+# --ignore-scripts: no dependency's install script runs with the build's rights. The one
+# production dependency that has one (protobufjs) only prints a version-scheme warning.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
