@@ -58,7 +58,8 @@ export function extractTags(text: string): StoreItem {
     tags.push(tag.toLowerCase());
     return '';
   });
-  content = content.replace(/\s{2,}/g, ' ').trim().replace(/^["'“]|["'”]$/g, '').trim();
+  // Spaces left where tags were go; line breaks stay, as the content is stored as written.
+  content = content.replace(/[ \t]{2,}/g, ' ').replace(/[ \t]+\n/g, '\n').trim().replace(/^["'“]|["'”]$/g, '').trim();
   const item: StoreItem = { content: content || text.trim(), tags: [...new Set(tags)] };
   // "this meeting summary: we agreed …" — the words before the colon say what it is, the rest is it.
   const labelled = /^(?:this|the|a|an|my|our)\s+((?:\S+\s+){0,4}\S+)\s*:\s*([\s\S]+)$/i.exec(item.content);

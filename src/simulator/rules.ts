@@ -10,6 +10,7 @@ import {
   buildArguments,
   classifyTools,
   slotOf,
+  TOOL_ROLES,
   words,
   type Slot,
   type SlotValues,
@@ -215,98 +216,106 @@ function argument(c: DoneCall, box: Toolbox, slot: Slot): string | undefined {
   return undefined;
 }
 
+type Answered = DoneCall & { outcome: ToolOutcome };
+
+function storeAnswer(stores: readonly Answered[], box: Toolbox): string | undefined {
+  if (stores.length === 0) return undefined;
+  if (stores.length === 1 && !stores[0]!.outcome.ok) return failed(stores[0]!.outcome);
+  return stores
+    .map((c) => {
+      const content = argument(c, box, 'content') ?? c.outcome.memories[0]?.content;
+      if (!c.outcome.ok) return `I couldn't store ${quote(content)}: ${c.outcome.error}`;
+      const id = c.outcome.memories[0]?.id;
+      return `Stored ${quote(content)}${id !== undefined ? ` (id ${id})` : ''}.`;
+    })
+    .join('\n');
+}
+
+/** The answer to a listing or a search, from the call that made it. */
+function listAnswer(intent: Intent & { kind: 'retrieve' | 'search' }, c: Answered): string {
+  if (!c.outcome.ok) return failed(c.outcome);
+  const period = intent.range ? ` ${intent.range.label}` : '';
+  const subject = intent.otherUser ?? 'You';
+  if (!c.outcome.structured) {
+    const heading =
+      intent.kind === 'search'
+        ? `Here is what I found about ${quote(intent.query)}${period}:`
+        : `Here is what ${intent.otherUser ?? 'you'} stored${period}:`;
+    return `${heading}\n${c.outcome.text.trim()}`;
+  }
+  const { total } = c.outcome;
+  if (intent.kind === 'search') {
+    // A listing standing in for a missing search tool: keep what matches.
+    const memories = c.role === 'retrieve' ? c.outcome.memories.filter((m) => overlap(m, intent.query) > 0) : c.outcome.memories;
+    if (memories.length === 0) return `I found nothing about ${quote(intent.query)}${period}.`;
+    const paged = total !== undefined && c.role === 'search';
+    const shown = paged ? `; the best ${memories.length}` : '';
+    return `I found ${plural(paged ? total : memories.length, 'memory', 'memories')} about ${quote(intent.query)}${period}${shown}:\n${list(memories)}`;
+  }
+  const { memories } = c.outcome;
+  const tagged = intent.tags?.length ? ` tagged ${intent.tags.join(', ')}` : '';
+  if (memories.length === 0) {
+    if (intent.range || tagged) return `${subject} didn't store anything${tagged}${period}.`;
+    return `${subject === 'You' ? "You haven't" : `${subject} hasn't`} stored any memories yet.`;
+  }
+  const shown = total !== undefined ? `; the newest ${memories.length}` : '';
+  return `${subject} stored ${plural(total ?? memories.length, 'memory', 'memories')}${tagged}${period}${shown}:\n${list(memories)}`;
+}
+
+function getAnswer(intent: Intent & { kind: 'get' }, c: Answered): string {
+  if (!c.outcome.ok) return failed(c.outcome);
+  const m = c.outcome.memories[0];
+  if (!c.outcome.structured || m?.content === undefined) return c.outcome.text.trim();
+  return `Memory ${m.id ?? intent.id}: ${describe({ ...m, id: undefined })}`;
+}
+
+function deleteAnswer(intent: Intent & { kind: 'delete' }, del: Answered | undefined, finder: Answered | undefined, box: Toolbox): string | undefined {
+  if (del) {
+    if (!del.outcome.ok) return failed(del.outcome);
+    const id = argument(del, box, 'id') ?? intent.id;
+    const hit = finder?.outcome.memories.find((m) => m.id === id) ?? del.outcome.memories[0];
+    return `Deleted ${hit?.content !== undefined ? `${quote(hit.content)} ` : ''}(id ${hit?.id ?? id}).`;
+  }
+  if (!finder) return undefined;
+  if (!finder.outcome.ok) return failed(finder.outcome);
+  return `I couldn't find a memory about ${quote(intent.query)}, so nothing was deleted.`;
+}
+
 /** The human answer once the tool results are in. */
 function summarize(intent: Intent, box: Toolbox, done: readonly DoneCall[]): string {
-  const answered = done.filter((c): c is DoneCall & { outcome: ToolOutcome } => c.outcome !== undefined);
+  const answered = done.filter((c): c is Answered => c.outcome !== undefined);
   const last = (role: ToolRole) => answered.filter((c) => c.role === role).at(-1);
-  const who = intent.otherUser;
+  let answer: string | undefined;
   switch (intent.kind) {
-    case 'store': {
-      const stores = answered.filter((c) => c.role === 'store');
-      if (stores.length === 1 && !stores[0]!.outcome.ok) return failed(stores[0]!.outcome);
-      if (stores.length > 0) {
-        return stores
-          .map((c) => {
-            const content = argument(c, box, 'content') ?? c.outcome.memories[0]?.content;
-            if (!c.outcome.ok) return `I couldn't store ${quote(content)}: ${c.outcome.error}`;
-            const id = c.outcome.memories[0]?.id;
-            return `Stored ${quote(content)}${id !== undefined ? ` (id ${id})` : ''}.`;
-          })
-          .join('\n');
-      }
+    case 'store':
+      answer = storeAnswer(answered.filter((c) => c.role === 'store'), box);
       break;
-    }
     case 'retrieve':
     case 'search': {
       const c = intent.kind === 'search' ? (last('search') ?? last('retrieve')) : last('retrieve');
-      if (!c) break;
-      if (!c.outcome.ok) return failed(c.outcome);
-      const period = intent.range ? ` ${intent.range.label}` : '';
-      if (!c.outcome.structured) {
-        const heading = intent.kind === 'search' ? `Here is what I found about ${quote(intent.query)}${period}:` : `Here is what ${who ?? 'you'} stored${period}:`;
-        return `${heading}\n${c.outcome.text.trim()}`;
-      }
-      let memories = c.outcome.memories;
-      const tagged = intent.kind === 'retrieve' && intent.tags?.length ? ` tagged ${intent.tags.join(', ')}` : '';
-      if (intent.kind === 'search') {
-        if (c.role === 'retrieve') memories = memories.filter((m) => overlap(m, intent.query) > 0);
-        if (memories.length === 0) return `I found nothing about ${quote(intent.query)}${period}.`;
-        const total = c.role === 'search' ? c.outcome.total : undefined;
-        const shown = total !== undefined ? `; the best ${memories.length}` : '';
-        return `I found ${plural(total ?? memories.length, 'memory', 'memories')} about ${quote(intent.query)}${period}${shown}:\n${list(memories)}`;
-      }
-      const subject = who ?? 'You';
-      if (memories.length === 0) {
-        if (intent.range || intent.tags?.length) return `${subject} didn't store anything${tagged}${period}.`;
-        return `${subject === 'You' ? "You haven't" : `${subject} hasn't`} stored any memories yet.`;
-      }
-      const total = c.outcome.total;
-      const shown = total !== undefined ? `; the newest ${memories.length}` : '';
-      return `${subject} stored ${plural(total ?? memories.length, 'memory', 'memories')}${tagged}${period}${shown}:\n${list(memories)}`;
+      if (c) answer = listAnswer(intent, c);
+      break;
     }
     case 'get': {
       const c = last('get');
-      if (!c) break;
-      if (!c.outcome.ok) return failed(c.outcome);
-      const m = c.outcome.memories[0];
-      return c.outcome.structured && m?.content !== undefined ? `Memory ${m.id ?? intent.id}: ${describe({ ...m, id: undefined })}` : c.outcome.text.trim();
-    }
-    case 'delete': {
-      const del = last('delete');
-      const finder = last('search') ?? last('retrieve');
-      if (del) {
-        if (!del.outcome.ok) return failed(del.outcome);
-        const id = argument(del, box, 'id') ?? intent.id;
-        const hit = finder?.outcome.memories.find((m) => m.id === id) ?? del.outcome.memories[0];
-        return `Deleted ${hit?.content !== undefined ? `${quote(hit.content)} ` : ''}(id ${hit?.id ?? id}).`;
-      }
-      if (finder && !finder.outcome.ok) return failed(finder.outcome);
-      if (finder) return `I couldn't find a memory about ${quote(intent.query)}, so nothing was deleted.`;
+      if (c) answer = getAnswer(intent, c);
       break;
     }
-    default:
-      break;
-  }
-  // Results the rules did not plan for (another client's calls, a tool that changed role): report them plainly.
-  return answered.map((c) => (c.outcome.ok ? `${c.name}: ${c.outcome.text.trim() || 'done'}` : failed(c.outcome))).join('\n') || HELP_TEXT;
-}
-
-function kindRole(intent: Intent): ToolRole | undefined {
-  switch (intent.kind) {
-    case 'store':
-    case 'retrieve':
-    case 'search':
-    case 'get':
     case 'delete':
-      return intent.kind;
+      answer = deleteAnswer(intent, last('delete'), last('search') ?? last('retrieve'), box);
+      break;
     default:
-      return undefined;
+      break;
   }
+  if (answer !== undefined) return answer;
+  // Results the rules did not plan for (another client's calls, a tool that changed role): report them plainly.
+  const plain = answered.map((c) => (c.outcome.ok ? `${c.name}: ${c.outcome.text.trim() || 'done'}` : failed(c.outcome)));
+  return plain.join('\n') || HELP_TEXT;
 }
 
 /** What to say when no tool can serve the request. */
 function plainAnswer(intent: Intent, tools: readonly ToolSpec[]): string {
-  const role = kindRole(intent);
+  const role = TOOL_ROLES.find((r) => r === intent.kind);
   if (!role) return HELP_TEXT;
   if (tools.length === 0) {
     return `I can't ${ROLE_VERBS[role]} right now: no tools were offered in this conversation. (I'm the Memento simulator, a rule-based stand-in for a model.)`;

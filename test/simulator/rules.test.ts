@@ -63,6 +63,10 @@ describe('intents → tool calls (Memento tools)', () => {
         { name: 'store_memory', arguments: { content: 'Anna likes tulips' } },
       ],
     ],
+    [
+      'store this meeting summary:\n- ship the beta Monday #work\n- budget review in August',
+      [{ name: 'store_memory', arguments: { content: '- ship the beta Monday\n- budget review in August', description: 'meeting summary', tags: ['work'] } }],
+    ],
     ['remember to call mom; she is home after 6', [{ name: 'store_memory', arguments: { content: 'to call mom; she is home after 6' } }]],
     ['what did I store yesterday?', [{ name: 'retrieve_memories', arguments: yesterday }]],
     ['What did I save today', [{ name: 'retrieve_memories', arguments: { since: '2024-07-16T00:00:00.000Z', until: '2024-07-16T23:59:59.999Z' } }]],
