@@ -83,7 +83,13 @@ export class Model {
     if (settings.provider === 'simulator') {
       // Imported only when used: a real Azure deployment never loads the simulator.
       const { startSimulator, simulatorOptionsFromEnv } = await import('../simulator/server.ts');
-      const sim = await startSimulator({ ...simulatorOptionsFromEnv(process.env), host: '127.0.0.1', port: 0 });
+      let fromEnv;
+      try {
+        fromEnv = simulatorOptionsFromEnv(process.env);
+      } catch (err) {
+        throw new ConfigError((err as Error).message);
+      }
+      const sim = await startSimulator({ ...fromEnv, host: '127.0.0.1', port: 0 });
       endpoint = sim.url;
       apiKey = 'simulator';
       stop = () => sim.close();

@@ -126,3 +126,65 @@ export async function tempDir(prefix = 'memento-test-'): Promise<{ path: string;
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
+
+export interface Interactive {
+  child: ChildProcess;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  send(line: string): void;
+  /** Resolves when stdout (from `since` on) matches; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, options?: { since?: number; timeoutMs?: number }): Promise<RegExpExecArray>;
+  /** Closes stdin (Ctrl-D) and waits for the exit status. */
+  end(): Promise<number | null>;
+}
+
+/** Starts `memento ARGS…` with stdin kept open, for driving the REPL line by line. */
+export function startInteractive(args: string[], options: RunOptions = {}): Interactive {
+  const child = spawn(MEMENTO_BIN, args, {
+    cwd: options.cwd ?? ROOT,
+    env: baseEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((resolvePromise) => child.on('close', (code) => resolvePromise(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    send: (line) => {
+      child.stdin!.write(`${line}\n`);
+    },
+    waitFor: async (pattern, { since = 0, timeoutMs = 30_000 } = {}) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = pattern.exec(out.slice(since));
+        if (m) return m;
+        if (child.exitCode !== null) throw new Error(`memento exited (${child.exitCode}) before ${pattern}:\n${out}\n${err}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; stdout:\n${out}\nstderr:\n${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    end: () => {
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+      return exited.finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+/** A TCP port that was free a moment ago (for a server that must come back on the same port). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePromise, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}

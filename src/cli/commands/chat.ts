@@ -68,6 +68,16 @@ export async function chat(opts: ChatOptions): Promise<number> {
   });
   const prompt = () => (interactive ? `${pc.bold(pc.cyan('memento'))} ${pc.dim(`(${user})`)}> ` : '');
   rl.setPrompt(prompt());
+  // Piped input can end (and readline close) while a turn is still running; the lines it
+  // already read are still delivered, but the prompt must not be drawn on a closed interface.
+  let closed = false;
+  rl.once('close', () => (closed = true));
+  const showPrompt = () => {
+    if (!closed) {
+      rl.setPrompt(prompt());
+      rl.prompt();
+    }
+  };
 
   if (interactive) {
     const target =
@@ -85,7 +95,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
     } else if (interactive) {
       rl.write(null, { ctrl: true, name: 'u' });
       process.stdout.write(`\n${pc.dim('(Ctrl-D or /quit to leave)')}\n`);
-      rl.prompt();
+      showPrompt();
     } else {
       rl.close();
     }
@@ -96,12 +106,12 @@ export async function chat(opts: ChatOptions): Promise<number> {
   process.once('SIGTERM', onTerm);
 
   try {
-    rl.prompt();
+    showPrompt();
     for await (const raw of rl) {
       const line = raw.trim();
       if (interactive && line) saveHistory(line);
       if (!line) {
-        rl.prompt();
+        showPrompt();
         continue;
       }
       if (line.startsWith('/')) {
@@ -149,8 +159,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
           default:
             process.stdout.write(`unknown command ${command}; /help lists them\n`);
         }
-        rl.setPrompt(prompt());
-        rl.prompt();
+        showPrompt();
         continue;
       }
 
@@ -170,7 +179,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
       if (result.traceId) lastTrace = result.traceId;
       process.stdout.write(`${footer(result)}\n`);
       if (opts.waterfall && result.traceId) await showWaterfall(result.traceId);
-      rl.prompt();
+      showPrompt();
     }
   } finally {
     process.off('SIGINT', interrupt);
