@@ -4,10 +4,11 @@
  * commands exist with those flags, the example traceparent leads to the link shown, and
  * the ports are the stack's.
  */
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { jaegerTraceLink } from '../../src/config.ts';
 import { runMemento } from '../helpers/memento.ts';
-import { readText } from './stack.ts';
+import { readText, repoPath } from './stack.ts';
 
 const doc = readText('docs/observability.md');
 
@@ -20,7 +21,7 @@ function section(heading: string): string {
 
 describe('docs/observability.md', () => {
   it('has the two README sections', () => {
-    expect(doc.startsWith('## Inspecting turns\n')).toBe(true);
+    expect(doc.replace(/^<!--[\s\S]*?-->\s*/, '').startsWith('## Inspecting turns\n')).toBe(true);
     section('Watching the wire');
   });
 
@@ -66,6 +67,14 @@ describe('docs/observability.md', () => {
     const m = /^trace ([0-9a-f]{32})  (\S+)$/m.exec(section('Inspecting turns'));
     expect(m).not.toBeNull();
     expect(m![2]).toBe(jaegerTraceLink(m![1]!, {}));
+  });
+
+  it('links to files that exist, relative to the repository root where the README lives', () => {
+    for (const m of doc.matchAll(/\]\(([^)#]+)\)/g)) {
+      const target = m[1] as string;
+      if (/^[a-z]+:/.test(target)) continue;
+      expect(existsSync(repoPath(target)), target).toBe(true);
+    }
   });
 
   it('uses flags the commands have', async () => {
