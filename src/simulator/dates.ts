@@ -34,6 +34,11 @@ const startOfDay = (d: Date) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMo
 const endOfDay = (d: Date) => new Date(startOfDay(d).getTime() + DAY_MS - 1);
 const addDays = (d: Date, n: number) => new Date(d.getTime() + n * DAY_MS);
 
+/** `text` matched literally inside a RegExp. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** `YYYY-MM-DD` of a UTC instant. */
 export function isoDay(d: Date): string {
   return d.toISOString().slice(0, 10);
@@ -179,7 +184,7 @@ export function parseDateRange(text: string, now: Date): DateRange | undefined {
   }
   const calendar = parseCalendarDate(t, now);
   if (calendar) {
-    const on = new RegExp(`\\bon\\s+${calendar.matched.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`).exec(t);
+    const on = new RegExp(`\\bon\\s+${escapeRegExp(calendar.matched)}`).exec(t);
     return day(calendar.date, `on ${isoDay(calendar.date)}`, on?.[0] ?? calendar.matched);
   }
   return undefined;

@@ -3,7 +3,7 @@
  * "understanding": each is a pattern a person can read (docs/simulator.md lists them), and
  * they run in a fixed order, first match wins.
  */
-import { parseDateRange, type DateRange } from './dates.ts';
+import { escapeRegExp, parseDateRange, type DateRange } from './dates.ts';
 
 export interface StoreItem {
   content: string;
@@ -130,7 +130,7 @@ function limitOf(text: string): number | undefined {
 /** The message with the words that named a period cut out: what is left is the subject. */
 function withoutPeriod(text: string, range: DateRange | undefined): string {
   if (!range) return text;
-  const cut = text.replace(new RegExp(range.matched.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i'), ' ');
+  const cut = text.replace(new RegExp(escapeRegExp(range.matched), 'i'), ' ');
   return cut.replace(/\s+(?:from|on|in|since|during|of|at|for|between)\s*(?=[?!.]*\s*$)/i, '').replace(/\s{2,}/g, ' ').trim();
 }
 
@@ -170,7 +170,7 @@ export function parseIntent(message: string, now: Date): Intent {
     const idMatch = /\b(?:id|memory)\s+["']?([\w.:-]+)["']?\s*[.!]?$/i.exec(rest) ?? /^["']?([\w.:-]+)["']?\s*[.!]?$/.exec(rest);
     const id = idMatch?.[1] && ID_LIKE.test(idMatch[1]) ? idMatch[1] : undefined;
     const query = cleanTarget(rest.replace(/^(?:about\s+)?/i, '').replace(/(?:'|’)s\s+(?=memor|note)/i, ' '));
-    const withoutOwner = other ? cleanTarget(query.replace(new RegExp(`^${other}\\b`, 'i'), '')) : query;
+    const withoutOwner = other ? cleanTarget(query.replace(new RegExp(`^${escapeRegExp(other)}\\b`, 'i'), '')) : query;
     return withUser({ kind: 'delete', query: withoutOwner || query, ...(id ? { id } : {}) });
   }
 

@@ -47,6 +47,15 @@ function presentedKey(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
+/** A malformed %-escape names no deployment that exists; it must not become a 500. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function sameKey(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
@@ -117,7 +126,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
 
   async function complete(req: IncomingMessage, res: ServerResponse, url: URL, signal: AbortSignal): Promise<void> {
     const azure = AZURE_PATH.exec(url.pathname);
-    const pathDeployment = azure ? decodeURIComponent(azure[1]!) : undefined;
+    const pathDeployment = azure ? safeDecode(azure[1]!) : undefined;
     commonHeaders(res, pathDeployment);
     if (!azure && !V1_PATHS.has(url.pathname)) {
       if (url.pathname === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok', model: SIMULATOR_MODEL });

@@ -217,9 +217,9 @@ export function buildArguments(tool: ToolSpec, role: ToolRole, values: SlotValue
     const slot = slotOf(name, schema, role);
     let value: unknown;
     if (slot && !filled.has(slot)) {
-      if (slot === 'date') value = values.since ?? values.until;
-      else value = values[slot];
-      // One day asked for, one `date` property offered: the day is the range.
+      // A single `date` property can hold one day: the start of the period stands for it.
+      value = slot === 'date' ? (values.since ?? values.until) : values[slot];
+      // Only the first property of a kind is filled: two `content`-like fields must not both repeat the text.
       if (value !== undefined) filled.add(slot);
     }
     if (value === undefined && required.has(name)) value = fallback(schema, primary);
