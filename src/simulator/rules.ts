@@ -9,6 +9,7 @@ import { readToolResult, type Memory, type ToolOutcome } from './results.ts';
 import {
   buildArguments,
   classifyTools,
+  roleScore,
   slotOf,
   TOOL_ROLES,
   words,
@@ -91,6 +92,20 @@ function callsInTurn(turn: readonly RuleMessage[], roleOf: (name: string) => Too
     }
   }
   return { calls, rounds };
+}
+
+/**
+ * The role of a tool called earlier that this request no longer offers (a client may leave
+ * the tools out of the summarizing call): judged by its name alone.
+ */
+function roleByName(name: string): ToolRole | undefined {
+  let best: ToolRole | undefined;
+  let bestScore = 0;
+  for (const role of TOOL_ROLES) {
+    const score = roleScore({ name }, role);
+    if (score > bestScore) [best, bestScore] = [role, score];
+  }
+  return best;
 }
 
 /** How many of the words a person used (3+ letters) a memory's content and tags contain. */
@@ -332,7 +347,7 @@ export function respond(messages: readonly RuleMessage[], tools: readonly ToolSp
   const choice = ctx.toolChoice ?? 'auto';
   const offered = choice === 'none' ? [] : typeof choice === 'object' ? tools.filter((t) => t.name === choice.name) : tools;
   const box = classifyTools(offered);
-  const roleOf = (name: string) => (Object.keys(box) as ToolRole[]).find((r) => box[r]?.name === name);
+  const roleOf = (name: string) => TOOL_ROLES.find((r) => box[r]?.name === name) ?? roleByName(name);
   const { calls: done, rounds } = callsInTurn(messages.slice(lastUser + 1), roleOf);
 
   const next = rounds >= MAX_ROUNDS ? [] : nextCalls(intent, box, done, ctx.parallel ?? true);

@@ -309,6 +309,11 @@ describe('summaries of tool results', () => {
   it.each(table)('%s', (_name, messages, expected) => {
     expect(answer(messages)).toBe(expected);
   });
+
+  it('reads the results the same when the summarizing request offers no tools', () => {
+    const messages = turn('remember buy milk', [{ name: 'store_memory', arguments: '{"content":"buy milk"}' }], ['{"id":"m1"}']);
+    expect(answer(messages, [])).toBe('Stored "buy milk" (id m1).');
+  });
 });
 
 describe('date phrases (now = Tue 2024-07-16 10:00 UTC)', () => {
