@@ -135,6 +135,17 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
     current = disabled(role);
     return current;
   }
+  try {
+    current = start(role, options);
+  } catch (err) {
+    // Telemetry never takes the application down: a bad OTEL_* value costs the traces only.
+    process.stderr.write(`memento: telemetry is off: ${(err as Error).message}\n`);
+    current = disabled(role);
+  }
+  return current;
+}
+
+function start(role: Role, options: StartOptions): Telemetry {
   // The SDK's own diagnostics (export failures and the like) go to stderr, quietly by
   // default: a collector that is down must not fill the chat with warnings.
   if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
@@ -153,11 +164,13 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
 
   const metricReaders: IMetricReader[] = [...(options.metricReaders ?? [])];
   if (exporterList('OTEL_METRICS_EXPORTER').includes('otlp')) {
+    const interval = envNumber('OTEL_METRIC_EXPORT_INTERVAL', 60000);
     metricReaders.push(
       new PeriodicExportingMetricReader({
         exporter: new OTLPMetricExporter(),
-        exportIntervalMillis: envNumber('OTEL_METRIC_EXPORT_INTERVAL', 60000),
-        exportTimeoutMillis: envNumber('OTEL_METRIC_EXPORT_TIMEOUT', 30000),
+        exportIntervalMillis: interval,
+        // The reader refuses a timeout longer than its interval.
+        exportTimeoutMillis: Math.min(interval, envNumber('OTEL_METRIC_EXPORT_TIMEOUT', 30000)),
       }),
     );
   }
@@ -175,8 +188,13 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
   if (role === 'server') {
     instrumentations.push(
       new HttpInstrumentation({
-        // Health probes every few seconds would bury the traces worth reading.
-        ignoreIncomingRequestHook: (req) => (req.url ?? '').startsWith('/health'),
+        // Health probes every few seconds would bury the traces worth reading, and an SSE
+        // stream (GET /mcp, GET /sse) lives as long as its session: a span for it would be a
+        // trace of its own that never belongs to a turn. The MCP requests it carries are
+        // spans anyway.
+        ignoreIncomingRequestHook: (req) =>
+          (req.url ?? '').startsWith('/health') ||
+          (req.method === 'GET' && String(req.headers.accept ?? '').includes('text/event-stream')),
         // The server makes no HTTP calls of its own besides OTLP exports.
         disableOutgoingRequestInstrumentation: true,
       }),
@@ -204,7 +222,7 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
   }
 
   let stopped: Promise<void> | undefined;
-  current = {
+  return {
     enabled: true,
     role,
     recorder,
@@ -219,7 +237,6 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
       return stopped;
     },
   };
-  return current;
 }
 
 function acceptsEventStream(headers: string | (string | string[])[]): boolean {
