@@ -98,7 +98,7 @@ export function footer(result: TurnResult): string {
 /** One `--traffic` line per completed HTTP exchange, like watching the wire. */
 export function trafficLine(e: Exchange): string {
   const service = e.service === 'AZURE_OPENAI' ? pc.magenta(e.service) : pc.cyan(e.service);
-  const status =
-    e.status === undefined ? pc.red(e.error ?? 'failed') : e.status >= 400 ? pc.red(String(e.status)) : pc.green(String(e.status));
-  return `${pc.dim('⇄')} ${service} ${e.method} ${e.url.pathname} ${status} ${seconds(e.durationMs)} ${pc.dim(`↑${bytes(e.bytesSent)} ↓${bytes(e.bytesReceived)}`)}`;
+  const failed = e.status === undefined || e.status === 'error' || (typeof e.status === 'number' && e.status >= 400);
+  const status = e.status === undefined ? pc.red(e.error ?? 'failed') : failed ? pc.red(String(e.status)) : pc.green(String(e.status));
+  return `${pc.dim('⇄')} ${service} ${e.method} ${e.target} ${status} ${seconds(e.durationMs)} ${pc.dim(`↑${bytes(e.bytesSent)} ↓${bytes(e.bytesReceived)}`)}`;
 }

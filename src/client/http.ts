@@ -17,9 +17,12 @@ export type ServiceName = 'AZURE_OPENAI' | 'MCP_SERVER';
 
 export interface Exchange {
   service: ServiceName;
+  /** HTTP method, or `stdio` for a JSON-RPC exchange with our own server over a pipe. */
   method: string;
-  url: URL;
-  status: number | undefined;
+  /** URL path, or the JSON-RPC method (and tool) over stdio. */
+  target: string;
+  /** HTTP status, or `ok`/`error` over stdio; undefined when no answer came. */
+  status: number | string | undefined;
   durationMs: number;
   bytesSent: number;
   bytesReceived: number;
@@ -71,7 +74,7 @@ function observed(base: FetchLike, service: ServiceName, observe: (exchange: Exc
     const bytesSent = bodySize(init?.body);
     const report = (status: number | undefined, bytesReceived: number, error?: string) => {
       try {
-        observe({ service, method, url, status, durationMs: performance.now() - started, bytesSent, bytesReceived, error });
+        observe({ service, method, target: url.pathname, status, durationMs: performance.now() - started, bytesSent, bytesReceived, error });
       } catch {
         // A display hook must never break a request.
       }
@@ -94,17 +97,30 @@ function observed(base: FetchLike, service: ServiceName, observe: (exchange: Exc
       done = true;
       report(response.status, received, error);
     };
-    const counted = response.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          received += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-        flush() {
-          finish();
-        },
-      }),
-    );
+    // A reader of our own rather than pipeThrough: the openai package cancels a stream once
+    // it has read `[DONE]`, and a cancel must report the exchange as surely as the end does.
+    const reader = response.body.getReader();
+    const counted = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            finish();
+            controller.close();
+            return;
+          }
+          received += value.byteLength;
+          controller.enqueue(value);
+        } catch (err) {
+          finish((err as Error).message);
+          controller.error(err);
+        }
+      },
+      cancel(reason) {
+        finish();
+        return reader.cancel(reason);
+      },
+    });
     const wrapped = new UndiciResponse(counted as ReadableStream, {
       status: response.status,
       statusText: response.statusText,

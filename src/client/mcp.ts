@@ -26,7 +26,8 @@ import { USER_ARGUMENT, USER_META_KEY } from '../protocol.ts';
 import { instrumentClientTransport, type McpTransportKind } from '../telemetry/mcp.ts';
 import { VERSION } from '../version.ts';
 import { mcpError } from './errors.ts';
-import type { FetchLike } from './http.ts';
+import type { Exchange, FetchLike } from './http.ts';
+import { observeStdio } from './traffic.ts';
 
 export interface McpOptions {
   /** Unset: start our own server over stdio. */
@@ -35,6 +36,8 @@ export interface McpOptions {
   fetch: FetchLike;
   /** How long one MCP request may take. */
   requestTimeoutMs: number;
+  /** `--traffic` for our own stdio server (HTTP exchanges are seen by `fetch`). */
+  onExchange?: (exchange: Exchange) => void;
 }
 
 interface Live {
@@ -198,12 +201,13 @@ export class McpConnection {
       stderr: 'pipe',
     });
     let partial = '';
+    const observed = this.options.onExchange ? observeStdio(transport, this.options.onExchange) : transport;
     transport.stderr?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) if (line.trim()) writeLogLine(`${line}\n`);
     });
-    return transport;
+    return observed;
   }
 }
 

@@ -68,6 +68,7 @@ export class Session {
       token: mcp.token,
       fetch: agentFetch(http, 'MCP_SERVER', options.onExchange),
       requestTimeoutMs: mcpTimeoutMs,
+      onExchange: options.onExchange,
     });
     const agent = new Agent({ model, mcp: connection, maxRetries });
     return new Session(agent, model, connection, () => http.close());
