@@ -22,26 +22,39 @@ const MAX_TOKEN = 64;
 const MAX_QUERY_TERMS = 16;
 
 const WORD = /[\p{L}\p{N}]+/gu;
+const ASCII_WORD = /[a-z0-9]+/g;
 const MARKS = /\p{M}+/gu;
 
-function fold(text: string): string {
-  // NFKD only pays off for text that has something to decompose; ASCII is most of it.
-  return /^[\x00-\x7f]*$/.test(text) ? text.toLowerCase() : text.normalize('NFKD').replace(MARKS, '').toLowerCase();
+/**
+ * `text` as a string of its own. V8 represents a slice of a long string as a view into it, so
+ * keeping a 300-character preview or one word of a 4 MiB note would keep the whole note alive.
+ */
+export function detached(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, 'utf8').toString('utf8');
+}
+
+/** The folded words of `text`, repeats included. */
+function words(text: string): string[] {
+  // UTF-8 length equals UTF-16 length only for pure ASCII: then the cheap path will do.
+  const found =
+    Buffer.byteLength(text, 'utf8') === text.length
+      ? text.toLowerCase().match(ASCII_WORD)
+      : text.normalize('NFKD').replace(MARKS, '').toLowerCase().match(WORD);
+  if (!found) return [];
+  for (let i = 0; i < found.length; i++) if (found[i]!.length > MAX_TOKEN) found[i] = found[i]!.slice(0, MAX_TOKEN);
+  return found;
 }
 
 /** The distinct folded words of `text`, in order of first appearance. */
 export function tokenize(text: string): string[] {
-  const out = new Set<string>();
-  for (const match of fold(text).matchAll(WORD)) {
-    out.add(match[0].length > MAX_TOKEN ? match[0].slice(0, MAX_TOKEN) : match[0]);
-  }
-  return [...out];
+  return [...new Set(words(text))];
 }
 
 interface Doc<T> {
   item: T;
   key: string;
-  tokens: string[];
+  /** The postings that hold this doc, for removal (their words are not copied per doc). */
+  postings: Posting<T>[];
   /** Scratch for one search at a time (searches are synchronous), so no per-query maps. */
   searchGen: number;
   termGen: number;
@@ -50,6 +63,7 @@ interface Doc<T> {
 }
 
 interface Posting<T> {
+  token: string;
   docs: Doc<T>[];
   weights: number[];
 }
@@ -58,6 +72,8 @@ export interface Hit<T> {
   item: T;
   score: number;
 }
+
+const FIELDS = Object.keys(FIELD_WEIGHT) as Field[];
 
 export class SearchIndex<T> {
   private readonly docs = new Map<string, Doc<T>>();
@@ -75,27 +91,31 @@ export class SearchIndex<T> {
    */
   add(key: string, item: T, fields: Record<Field, string>): void {
     const weights = new Map<string, number>();
-    for (const field of Object.keys(FIELD_WEIGHT) as Field[]) {
-      for (const token of tokenize(fields[field])) {
-        weights.set(token, Math.max(weights.get(token) ?? 0, FIELD_WEIGHT[field]));
+    for (const field of FIELDS) {
+      const weight = FIELD_WEIGHT[field];
+      for (const token of words(fields[field])) {
+        const current = weights.get(token);
+        if (current === undefined || current < weight) weights.set(token, weight);
       }
     }
-    const doc: Doc<T> = { item, key, tokens: [...weights.keys()], searchGen: 0, termGen: 0, termBest: 0, score: 0 };
+    const doc: Doc<T> = { item, key, postings: [], searchGen: 0, termGen: 0, termBest: 0, score: 0 };
     this.docs.set(key, doc);
     for (const [token, weight] of weights) {
       let posting = this.postings.get(token);
       if (!posting) {
-        posting = { docs: [], weights: [] };
-        this.postings.set(token, posting);
-        if (token.length >= MIN_PREFIX) {
-          const bucketKey = token.slice(0, MIN_PREFIX);
+        const own = detached(token);
+        posting = { token: own, docs: [], weights: [] };
+        this.postings.set(own, posting);
+        if (own.length >= MIN_PREFIX) {
+          const bucketKey = own.slice(0, MIN_PREFIX);
           let bucket = this.buckets.get(bucketKey);
           if (!bucket) this.buckets.set(bucketKey, (bucket = new Set()));
-          bucket.add(token);
+          bucket.add(own);
         }
       }
       posting.docs.push(doc);
       posting.weights.push(weight);
+      doc.postings.push(posting);
     }
   }
 
@@ -103,19 +123,17 @@ export class SearchIndex<T> {
     const doc = this.docs.get(key);
     if (!doc) return;
     this.docs.delete(key);
-    for (const token of doc.tokens) {
-      const posting = this.postings.get(token);
-      if (!posting) continue;
+    for (const posting of doc.postings) {
       const at = posting.docs.lastIndexOf(doc);
       if (at >= 0) {
         posting.docs.splice(at, 1);
         posting.weights.splice(at, 1);
       }
       if (posting.docs.length === 0) {
-        this.postings.delete(token);
-        const bucketKey = token.slice(0, MIN_PREFIX);
+        this.postings.delete(posting.token);
+        const bucketKey = posting.token.slice(0, MIN_PREFIX);
         const bucket = this.buckets.get(bucketKey);
-        bucket?.delete(token);
+        bucket?.delete(posting.token);
         if (bucket?.size === 0) this.buckets.delete(bucketKey);
       }
     }

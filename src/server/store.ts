@@ -27,7 +27,7 @@ import { USER_ID_PATTERN } from '../protocol.ts';
 import { ATTR_MEMENTO_CONTENT_SIZE, ATTR_MEMENTO_MEMORY_COUNT, ATTR_MEMENTO_USER_ID } from '../telemetry/semconv.ts';
 import { log } from '../log.ts';
 import { resolveInside, type NameRules } from './path-safety.ts';
-import { SearchIndex, tokenize, type Field } from './search-index.ts';
+import { detached, SearchIndex, tokenize, type Field } from './search-index.ts';
 import { ATTR_MEMENTO_MEMORY_ID, ATTR_MEMENTO_SEARCH_TERMS, storageSpan } from './tracing.ts';
 
 export const DEFAULT_MAX_CONTENT_BYTES = 4 * 1024 * 1024;
@@ -204,7 +204,7 @@ function previewOf(content: string): { preview: string; truncated: boolean } {
   // Never cut a surrogate pair in half.
   const last = content.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--;
-  return { preview: content.slice(0, end), truncated: true };
+  return { preview: detached(content.slice(0, end)), truncated: true };
 }
 
 /** A few words of `text` as a file name: "Meeting summary, Q3!" → "meeting_summary_q3". */
@@ -294,6 +294,18 @@ function lowerBound(entries: readonly Entry[], key: string): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Inserts `entry` into `entries` (sorted by id); new entries nearly always go last. */
+function insertSorted(entries: Entry[], entry: Entry): void {
+  const last = entries[entries.length - 1];
+  if (!last || last.id < entry.id) entries.push(entry);
+  else entries.splice(lowerBound(entries, entry.id), 0, entry);
+}
+
+function removeSorted(entries: Entry[], entry: Entry): void {
+  const at = lowerBound(entries, entry.id);
+  if (entries[at] === entry) entries.splice(at, 1);
 }
 
 function summary(e: Entry): MemorySummary {
@@ -387,6 +399,8 @@ class UserStore {
   private readonly ordered: Entry[] = [];
   private readonly byId = new Map<string, Entry>();
   private readonly byFile = new Map<string, Entry>();
+  /** Per lower-cased tag, its memories oldest first: a tag filter costs what it returns. */
+  private readonly byTag = new Map<string, Entry[]>();
   private readonly index = new SearchIndex<Entry>();
   /** Names and ids handed to writes still in flight. */
   private readonly reservedFiles = new Set<string>();
@@ -430,6 +444,13 @@ class UserStore {
     });
     // Sorted once here rather than kept sorted entry by entry (quadratic at 100k).
     this.ordered.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const entry of this.ordered) {
+      for (const tag of entry.tagKeys) {
+        const list = this.byTag.get(tag);
+        if (list) list.push(entry);
+        else this.byTag.set(tag, [entry]);
+      }
+    }
     await this.removeLeftovers(leftovers);
   }
 
@@ -467,15 +488,18 @@ class UserStore {
   }
 
   private entryOf(meta: MemoryMeta, content: string): Entry {
-    return { ...meta, ...previewOf(content), tagKeys: meta.tags.map((t) => t.toLowerCase()), deleting: false };
+    return { ...meta, ...previewOf(content), tagKeys: [...new Set(meta.tags.map((t) => t.toLowerCase()))], deleting: false };
   }
 
   private insert(entry: Entry, content: string): void {
     this.byId.set(entry.id, entry);
     this.byFile.set(entry.file, entry);
-    const last = this.ordered[this.ordered.length - 1];
-    if (!last || last.id < entry.id) this.ordered.push(entry);
-    else this.ordered.splice(lowerBound(this.ordered, entry.id), 0, entry);
+    insertSorted(this.ordered, entry);
+    for (const tag of entry.tagKeys) {
+      const list = this.byTag.get(tag);
+      if (list) insertSorted(list, entry);
+      else this.byTag.set(tag, [entry]);
+    }
     this.index.add(entry.id, entry, this.fieldsOf(entry, content));
   }
 
@@ -492,8 +516,13 @@ class UserStore {
   private detach(entry: Entry): void {
     this.byId.delete(entry.id);
     this.byFile.delete(entry.file);
-    const at = lowerBound(this.ordered, entry.id);
-    if (this.ordered[at] === entry) this.ordered.splice(at, 1);
+    removeSorted(this.ordered, entry);
+    for (const tag of entry.tagKeys) {
+      const list = this.byTag.get(tag);
+      if (!list) continue;
+      removeSorted(list, entry);
+      if (list.length === 0) this.byTag.delete(tag);
+    }
     this.index.remove(entry.id);
   }
 
@@ -612,26 +641,14 @@ class UserStore {
       cursor = query.cursor;
     }
     const tag = query.tag?.trim().toLowerCase() || undefined;
-    const lo = since === undefined ? 0 : lowerBound(this.ordered, idStamp(Math.max(since, 0)));
-    const end = until === undefined ? this.ordered.length : lowerBound(this.ordered, idStamp(Math.max(until, 0)));
-    const hi = cursor === undefined ? end : Math.min(end, lowerBound(this.ordered, cursor));
-
-    let total = 0;
-    if (tag === undefined) total = Math.max(0, end - lo);
-    else for (let i = lo; i < end; i++) if (this.ordered[i]!.tagKeys.includes(tag)) total++;
-
+    const source = tag === undefined ? this.ordered : (this.byTag.get(tag) ?? []);
+    const lo = since === undefined ? 0 : lowerBound(source, idStamp(Math.max(since, 0)));
+    const end = until === undefined ? source.length : lowerBound(source, idStamp(Math.max(until, 0)));
+    const hi = cursor === undefined ? end : Math.min(end, lowerBound(source, cursor));
     const memories: MemorySummary[] = [];
-    let more = false;
-    for (let i = hi - 1; i >= lo; i--) {
-      const entry = this.ordered[i]!;
-      if (tag !== undefined && !entry.tagKeys.includes(tag)) continue;
-      if (memories.length === limit) {
-        more = true;
-        break;
-      }
-      memories.push(summary(entry));
-    }
-    return { memories, total, nextCursor: more ? memories[memories.length - 1]!.id : null };
+    for (let i = hi - 1; i >= lo && memories.length < limit; i--) memories.push(summary(source[i]!));
+    const more = hi - memories.length > lo;
+    return { memories, total: Math.max(0, end - lo), nextCursor: more ? memories[memories.length - 1]!.id : null };
   }
 
   search(query: string, limit: number): SearchResult {
