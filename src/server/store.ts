@@ -420,8 +420,14 @@ class UserStore {
   }
 
   async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const names = await readdir(this.dir);
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      // A user who never stored anything has no directory; reading must not create one.
+      if (errorCode(err) === 'ENOENT') return;
+      throw err;
+    }
     const present = new Set(names);
     const sidecars: string[] = [];
     const leftovers: string[] = [];
@@ -543,8 +549,18 @@ class UserStore {
     }
   }
 
+  private dirReady: Promise<unknown> | undefined;
+
   async store(input: StoreInput, maxContentBytes: number): Promise<MemorySummary> {
     const { content, description, tags, base, ext, size } = validateInput(input, maxContentBytes, this.dir);
+    try {
+      await (this.dirReady ??= mkdir(this.dir, { recursive: true }).catch((err: unknown) => {
+        this.dirReady = undefined;
+        throw err;
+      }));
+    } catch (err) {
+      throw ioFailure('store the memory', err);
+    }
     const now = Date.now();
     const id = this.newId(now);
     this.reservedIds.add(id);

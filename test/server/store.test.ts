@@ -138,6 +138,14 @@ describe('storing', () => {
 });
 
 describe('reading back', () => {
+  it('creates nothing on disk for a user who only reads', async () => {
+    expect((await store.list('nobody')).total).toBe(0);
+    expect((await store.search('nobody', 'anything')).total).toBe(0);
+    await expect(store.get('nobody', 'x')).rejects.toBeInstanceOf(MemoryNotFoundError);
+    expect(await readdir(dir.path)).toEqual([]);
+  });
+
+
   it('gets by id or by file name, and deletes both files', async () => {
     const stored = await store.store('alice', { content: 'hello', tags: ['a'] });
     expect(await store.get('alice', stored.id)).toEqual({
