@@ -33,12 +33,15 @@ export async function connectStdio(options: {
   const onEnd = () => void server.close().catch(() => resolveClosed());
   stdin.once('end', onEnd);
   stdin.once('close', onEnd);
+  // A host that went away mid-answer (EPIPE) ends the session instead of the process.
+  stdout.on('error', onEnd);
   await server.connect(instrumentServerTransport(transport, { transport: 'stdio' }));
   return {
     closed,
     close: async () => {
       stdin.off('end', onEnd);
       stdin.off('close', onEnd);
+      stdout.off('error', onEnd);
       await server.close();
       await closed;
     },

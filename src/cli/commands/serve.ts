@@ -99,6 +99,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const signal = stopSignal();
   try {
     if (opts.stdio) {
+      if (opts.tokens) log.warn('--tokens applies to HTTP only; over stdio the host that started the server is trusted');
       const running = await serveStdio(common).catch((err: unknown) => {
         throw new CliError(`cannot use the data directory ${dataDir}: ${(err as { code?: string }).code ?? String(err)}`);
       });
