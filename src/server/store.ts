@@ -24,11 +24,17 @@ import { constants } from 'node:fs';
 import { access, link, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { USER_ID_PATTERN } from '../protocol.ts';
-import { ATTR_MEMENTO_CONTENT_SIZE, ATTR_MEMENTO_MEMORY_COUNT, ATTR_MEMENTO_USER_ID } from '../telemetry/semconv.ts';
+import {
+  ATTR_MEMENTO_CONTENT_SIZE,
+  ATTR_MEMENTO_MEMORY_COUNT,
+  ATTR_MEMENTO_MEMORY_ID,
+  ATTR_MEMENTO_SEARCH_TERMS,
+  ATTR_MEMENTO_USER_ID,
+} from '../telemetry/semconv.ts';
 import { log } from '../log.ts';
 import { resolveInside, type NameRules } from './path-safety.ts';
 import { detached, SearchIndex, tokenize, type Field } from './search-index.ts';
-import { ATTR_MEMENTO_MEMORY_ID, ATTR_MEMENTO_SEARCH_TERMS, storageSpan } from './tracing.ts';
+import { storageSpan } from './tracing.ts';
 
 export const DEFAULT_MAX_CONTENT_BYTES = 4 * 1024 * 1024;
 export const META_SUFFIX = '.meta.json';
@@ -405,6 +411,14 @@ class UserStore {
   /** Names and ids handed to writes still in flight. */
   private readonly reservedFiles = new Set<string>();
   private readonly reservedIds = new Set<string>();
+  /**
+   * The directory's mtime when this index last matched it, and the writes of our own still
+   * under way. Another process on the same data directory (a second `memento chat`, which
+   * starts its own server) changes the mtime; the next call then reads what it added or
+   * removed, so one process never hides another's memories.
+   */
+  private seenMtime: bigint | undefined;
+  private ownWrites = 0;
 
   constructor(user: string, dir: string) {
     this.user = user;
@@ -422,6 +436,8 @@ class UserStore {
   async load(): Promise<void> {
     let names: string[];
     try {
+      // Before reading: a change made while we read is then seen as a change next time.
+      this.seenMtime = await this.mtime();
       names = await readdir(this.dir);
     } catch (err) {
       // A user who never stored anything has no directory; reading must not create one.
@@ -458,6 +474,54 @@ class UserStore {
       }
     }
     await this.removeLeftovers(leftovers);
+  }
+
+  private async mtime(): Promise<bigint | undefined> {
+    try {
+      return (await stat(this.dir, { bigint: true })).mtimeNs;
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Catches up with changes another process made to the directory: one stat when nothing
+   * changed, a directory listing and the new sidecars' reads when something did. Skipped
+   * while our own writes run, since they change the mtime too.
+   */
+  async syncWithDisk(): Promise<void> {
+    if (this.ownWrites > 0) return;
+    const now = await this.mtime();
+    if (now === this.seenMtime) return;
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      names = [];
+    }
+    if (this.ownWrites > 0) return;
+    const sidecars = new Set(names.filter((n) => n.endsWith(META_SUFFIX)));
+    const added = [...sidecars].filter((n) => !this.byFile.has(n.slice(0, -META_SUFFIX.length)));
+    const reads = await Promise.all(added.map((n) => this.readEntry(n.slice(0, -META_SUFFIX.length))));
+    if (this.ownWrites > 0) return;
+    for (const read of reads) if (read && !this.byId.has(read.entry.id)) this.insert(read.entry, read.content);
+    for (const entry of [...this.byFile.values()]) {
+      if (!entry.deleting && !sidecars.has(entry.file + META_SUFFIX)) this.detach(entry);
+    }
+    this.seenMtime = now;
+  }
+
+  /** Runs one of our own writes; afterwards the directory's new mtime is ours, not news. */
+  private async owned<T>(write: () => Promise<T>): Promise<T> {
+    this.ownWrites++;
+    try {
+      return await write();
+    } finally {
+      this.ownWrites--;
+      if (this.ownWrites === 0) this.seenMtime = await this.mtime().catch(() => undefined);
+    }
   }
 
   /** The entry for one sidecar, or undefined (logged) when it cannot be used. */
@@ -551,7 +615,11 @@ class UserStore {
 
   private dirReady: Promise<unknown> | undefined;
 
-  async store(input: StoreInput, maxContentBytes: number): Promise<MemorySummary> {
+  store(input: StoreInput, maxContentBytes: number): Promise<MemorySummary> {
+    return this.owned(() => this.write(input, maxContentBytes));
+  }
+
+  private async write(input: StoreInput, maxContentBytes: number): Promise<MemorySummary> {
     const { content, description, tags, base, ext, size } = validateInput(input, maxContentBytes, this.dir);
     try {
       await (this.dirReady ??= mkdir(this.dir, { recursive: true }).catch((err: unknown) => {
@@ -623,7 +691,11 @@ class UserStore {
     return { id, file, description, tags: [...tags], created, size, content };
   }
 
-  async delete(entry: Entry): Promise<MemorySummary> {
+  delete(entry: Entry): Promise<MemorySummary> {
+    return this.owned(() => this.remove(entry));
+  }
+
+  private async remove(entry: Entry): Promise<MemorySummary> {
     entry.deleting = true;
     try {
       // The commit: without its sidecar the memory no longer exists.
@@ -699,8 +771,21 @@ export class MemoryStore {
     }
   }
 
-  /** The user's store, loading the directory on first use (once, however many callers wait). */
-  private user(user: string): Promise<UserStore> {
+  /** The user's store, loaded on first use and caught up with other processes' changes after. */
+  private async user(user: string): Promise<UserStore> {
+    const loaded = this.users.get(user);
+    if (!loaded) return this.load(user);
+    const store = await loaded;
+    try {
+      await store.syncWithDisk();
+    } catch (err) {
+      throw ioFailure('read the memories', err);
+    }
+    return store;
+  }
+
+  /** Loads the user's directory (once, however many callers wait). */
+  private load(user: string): Promise<UserStore> {
     let loading = this.users.get(user);
     if (!loading) {
       let dir: string;

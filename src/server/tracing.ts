@@ -5,14 +5,9 @@
  * names, which are derived from content (DESIGN.md, "Never on any span").
  */
 import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
-import { ATTR_ERROR_TYPE } from '../telemetry/semconv.ts';
+import { ATTR_ERROR_TYPE, ATTR_MEMENTO_STORAGE_OPERATION } from '../telemetry/semconv.ts';
 import { VERSION } from '../version.ts';
 
-// Memento's own storage attributes. They live here until src/telemetry/semconv.ts, which
-// collects the names shared by client and server, needs them too.
-export const ATTR_MEMENTO_MEMORY_ID = 'memento.memory.id' as const;
-export const ATTR_MEMENTO_STORAGE_OPERATION = 'memento.storage.operation' as const;
-export const ATTR_MEMENTO_SEARCH_TERMS = 'memento.search.terms' as const;
 
 const tracer = () => trace.getTracer('memento-server', VERSION);
 

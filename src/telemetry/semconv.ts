@@ -93,6 +93,11 @@ export const ATTR_MEMENTO_TOOL_ROUNDS = 'memento.turn.tool_rounds' as const;
 export const ATTR_MEMENTO_RESULT_SIZE = 'memento.tool.result.size' as const;
 export const ATTR_MEMENTO_MEMORY_COUNT = 'memento.memory.count' as const;
 export const ATTR_MEMENTO_CONTENT_SIZE = 'memento.memory.content.size' as const;
+/** Opaque and time-sortable, never derived from content (unlike a memory's file name). */
+export const ATTR_MEMENTO_MEMORY_ID = 'memento.memory.id' as const;
+export const ATTR_MEMENTO_STORAGE_OPERATION = 'memento.storage.operation' as const;
+/** How many words a search had: a count, never the words. */
+export const ATTR_MEMENTO_SEARCH_TERMS = 'memento.search.terms' as const;
 
 export const MEMENTO_PHASE_VALUE_INTENT = 'intent' as const;
 export const MEMENTO_PHASE_VALUE_SUMMARIZE = 'summarize' as const;
