@@ -1,0 +1,188 @@
+/*
+ * Benchmark processes talk to the coordinator over Node's IPC channel with one tiny
+ * request/response protocol. Every measured party (client, server, load generator, collector)
+ * lives in its own process, so the CPU and memory each one reports are its own and no two of
+ * them share an event loop.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const PROCS = join(ROOT, 'bench', 'procs');
+
+interface Request {
+  id: number;
+  op: string;
+  args?: unknown;
+}
+interface Reply {
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+export interface Child<R = unknown> {
+  proc: ChildProcess;
+  pid: number;
+  /** What the child sent when it was ready (a URL, a port …). */
+  ready: R;
+  call<T = unknown>(op: string, args?: unknown): Promise<T>;
+  /** Messages the child sends on its own (progress). */
+  onEvent(fn: (event: unknown) => void): void;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A clean environment: nothing from the developer's shell (OTEL_*, AZURE_*, MEMENTO_*) leaks
+ * into a measurement, and logs stay quiet.
+ */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TERM']) if (process.env[key] !== undefined) env[key] = process.env[key];
+  Object.assign(env, {
+    OTEL_SDK_DISABLED: 'true',
+    MEMENTO_LOG_LEVEL: 'warn',
+    MEMENTO_TRACE_FILE: 'off',
+    NO_COLOR: '1',
+    ...extra,
+  });
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env;
+}
+
+export interface StartOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  execArgv?: string[];
+  timeoutMs?: number;
+}
+
+/** Forks `bench/procs/<script>` and waits for its ready message. */
+export function startChild<R = unknown>(script: string, options: StartOptions = {}): Promise<Child<R>> {
+  const proc = fork(join(PROCS, script), options.args ?? [], {
+    env: options.env ?? cleanEnv(),
+    execArgv: options.execArgv ?? [],
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    if (err.length > 20_000) err = err.slice(-10_000);
+  });
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const listeners: ((event: unknown) => void)[] = [];
+  let next = 1;
+  let exited = false;
+  proc.on('exit', (code, signal) => {
+    exited = true;
+    for (const w of waiting.values()) w.reject(new Error(`${script} exited (${code ?? signal}):\n${err.slice(-3000)}`));
+    waiting.clear();
+  });
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${script} did not start in time:\n${err.slice(-3000)}`));
+    }, options.timeoutMs ?? 60_000);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited before it was ready (${code ?? signal}):\n${err.slice(-3000)}`));
+    });
+    proc.on('message', (raw: unknown) => {
+      const msg = raw as { ready?: unknown; event?: unknown } & Partial<Reply>;
+      if ('ready' in msg) {
+        clearTimeout(timer);
+        resolvePromise(child(msg.ready as R));
+        return;
+      }
+      if ('event' in msg) {
+        for (const l of listeners) l(msg.event);
+        return;
+      }
+      const w = waiting.get(msg.id!);
+      if (!w) return;
+      waiting.delete(msg.id!);
+      if (msg.ok) w.resolve(msg.value);
+      else w.reject(new Error(`${script} ${msg.error}`));
+    });
+  });
+
+  function child(ready: R): Child<R> {
+    return {
+      proc,
+      pid: proc.pid!,
+      ready,
+      call<T>(op: string, args?: unknown): Promise<T> {
+        if (exited) return Promise.reject(new Error(`${script} is not running:\n${err.slice(-3000)}`));
+        const id = next++;
+        return new Promise<T>((res, rej) => {
+          waiting.set(id, { resolve: res as (v: unknown) => void, reject: rej });
+          proc.send({ id, op, args } satisfies Request);
+        });
+      },
+      onEvent: (fn) => listeners.push(fn),
+      stderr: () => err,
+      stop: () =>
+        new Promise<void>((res) => {
+          if (exited) return res();
+          const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+          proc.once('exit', () => {
+            clearTimeout(timer);
+            res();
+          });
+          proc.kill('SIGTERM');
+        }),
+    };
+  }
+}
+
+type Handler = (args: any) => unknown;
+
+/** The child's side: answers the coordinator's requests, then tells it that it is ready. */
+export function serveParent(handlers: Record<string, Handler>, ready: unknown): void {
+  if (!process.send) throw new Error('this benchmark process must be started by bench/run.ts');
+  process.on('message', async (raw: unknown) => {
+    const { id, op, args } = raw as Request;
+    try {
+      const handler = handlers[op];
+      if (!handler) throw new Error(`unknown op ${op}`);
+      const value = await handler(args);
+      process.send!({ id, ok: true, value } satisfies Reply);
+    } catch (err) {
+      process.send!({ id, ok: false, error: (err as Error)?.stack ?? String(err) } satisfies Reply);
+    }
+  });
+  // The coordinator's end of the channel closing means it is gone: so are we.
+  process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+  process.send({ ready });
+}
+
+export function sendEvent(event: unknown): void {
+  process.send?.({ event });
+}
+
+/** CPU time of this process in microseconds (user + system). */
+export function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** Handlers every long-lived benchmark process offers: its own CPU and memory. */
+export function processHandlers(): Record<string, Handler> {
+  return {
+    cpu: () => cpuMicros(),
+    memory: (args?: { gc?: boolean }) => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (args?.gc && gc) {
+        // Twice: the first pass may only schedule finalizers whose objects the second frees.
+        gc();
+        gc();
+      }
+      const m = process.memoryUsage();
+      return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, gcForced: Boolean(args?.gc && gc) };
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/*
+ * Stores seeded with 1k, 10k and 100k memories for the scale and side-by-side benchmarks,
+ * kept in bench/results/cache between runs: seeding 100k memories through the store API takes
+ * about a minute here, far longer than measuring them. A benchmark that stores into a seeded
+ * user deletes what it stored before it finishes, and every benchmark reports the count the
+ * server itself gives (retrieve_memories' total), so a drifted cache shows in the report.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startChild } from './child.ts';
+import { progress } from './progress.ts';
+
+/** Bump when the corpus (lib/corpus.ts) or the on-disk format changes. */
+const SEED_VERSION = 1;
+
+export const seededUser = (size: number) => `seed-${size}`;
+
+export async function ensureSeeded(cacheDir: string, sizes: number[], fresh: boolean): Promise<string> {
+  const dataDir = join(cacheDir, `stores-v${SEED_VERSION}`);
+  const markerFile = join(cacheDir, `stores-v${SEED_VERSION}.json`);
+  let marker: Record<string, number> = {};
+  if (fresh) {
+    await rm(dataDir, { recursive: true, force: true });
+  } else if (existsSync(markerFile)) {
+    marker = JSON.parse(await readFile(markerFile, 'utf8')) as Record<string, number>;
+  }
+  const missing = sizes.filter((n) => n > 0 && marker[seededUser(n)] !== n);
+  if (missing.length === 0) return dataDir;
+  const seeder = await startChild('seed.ts');
+  try {
+    for (const n of missing) {
+      const user = seededUser(n);
+      // A half-seeded user from an interrupted run starts over.
+      await rm(join(dataDir, user), { recursive: true, force: true });
+      progress(`seeding ${n.toLocaleString('en-US')} memories for ${user} through the store API (cached in bench/results/cache for later runs)`);
+      const { seconds } = await seeder.call<{ seconds: number }>('seed', { dataDir, users: [{ user, count: n }] });
+      progress(`seeded ${user} in ${seconds.toFixed(1)} s`);
+      marker[user] = n;
+      await writeFile(markerFile, JSON.stringify(marker, null, 2));
+    }
+  } finally {
+    await seeder.stop();
+  }
+  return dataDir;
+}

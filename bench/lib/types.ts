@@ -1,0 +1,37 @@
+/*
+ * What every benchmark module exports and returns, so bench/run.ts can run any subset and
+ * write one report.
+ */
+export interface BenchOptions {
+  quick: boolean;
+  /** A scratch directory for this benchmark's data, removed after the run. */
+  workDir: string;
+  /** Seeded stores kept between runs (bench/results/cache). */
+  cacheDir: string;
+  /** Re-seed cached stores even when they look complete. */
+  freshSeed: boolean;
+}
+
+export interface TargetCheck {
+  what: string;
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+export interface BenchResult {
+  title: string;
+  /** How it was measured, in a few sentences (goes into the report above the tables). */
+  method: string;
+  /** Markdown tables and notes. */
+  body: string;
+  targets: TargetCheck[];
+  /** Raw figures for bench/results/*.json. */
+  data: unknown;
+}
+
+export interface Benchmark {
+  name: string;
+  summary: string;
+  run(options: BenchOptions): Promise<BenchResult>;
+}

@@ -1,0 +1,32 @@
+/*
+ * The Memento MCP server over HTTP, started exactly as `memento serve` starts it (telemetry
+ * from the OTEL_* environment first, then the server), plus an IPC channel through which the
+ * coordinator reads this process's CPU time and memory. With OTEL_SDK_DISABLED=false it
+ * exports real spans over OTLP to the benchmark's collector.
+ *
+ * argv: <data dir> [port]
+ */
+import { startTelemetry } from '../../src/telemetry/setup.ts';
+
+const telemetry = startTelemetry('server');
+// Imported only now, as the CLI does, so the SDK's instrumentations are in place first.
+const { startHttpServer } = await import('../../src/server/index.ts');
+const { processHandlers, serveParent } = await import('../lib/child.ts');
+
+const server = await startHttpServer({
+  dataDir: process.argv[2]!,
+  port: Number(process.argv[3] ?? 0),
+  defaultUser: 'bench',
+});
+process.on('SIGTERM', () => {
+  void server.close().finally(() => telemetry.shutdown().finally(() => process.exit(0)));
+});
+
+serveParent(
+  {
+    ...processHandlers(),
+    sessions: () => server.sessionCount(),
+    flush: () => telemetry.forceFlush(),
+  },
+  { url: server.url, traced: telemetry.enabled },
+);

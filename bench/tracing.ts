@@ -1,0 +1,221 @@
+/*
+ * Tracing overhead: the same turn loop (intent call → one MCP tool call → summarizing call)
+ * against the simulator at zero latency and a real Memento MCP server over Streamable HTTP,
+ * in client processes that differ only in their tracing (see procs/turn-worker.ts). All
+ * workers stay warm for the whole run and take turns in rotating order (A B C D, B C D A …),
+ * so drift and noise from the other engineers' work on this machine fall on every variant
+ * alike; each figure is the median over rounds, and each ratio or difference is taken within
+ * a round before the median.
+ */
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { cleanEnv, startChild, type Child } from './lib/child.ts';
+import { progress } from './lib/progress.ts';
+import { fmt, median, pct, ratio, table, verdict } from './lib/stats.ts';
+import type { Benchmark, BenchOptions, BenchResult } from './lib/types.ts';
+
+/** The prototype's latency per Azure call, and so the length of a real two-call turn. */
+const AZURE_CALL_MS = 350;
+const REAL_TURN_MS = 2 * AZURE_CALL_MS;
+const TARGET_CLIENT_CPU_MS = 0.4;
+const TARGET_SHARE = 0.001;
+
+type Mode = 'off' | 'memento' | 'memento-file' | 'peer';
+const MODES: Mode[] = ['off', 'memento', 'memento-file', 'peer'];
+const LABEL: Record<Mode, string> = {
+  off: 'untraced (OTEL_SDK_DISABLED=true)',
+  memento: 'Memento tracing (OTLP, trace file off)',
+  'memento-file': 'Memento tracing (OTLP + trace file)',
+  peer: 'peer: OpenInference + instrumentation-undici',
+};
+
+interface Round {
+  n: number;
+  cpuUs: number;
+  wallMs: number;
+  failures: number;
+  toolCalls: number;
+  chatCalls: number;
+  serverCpuUs: number;
+}
+
+async function run(options: BenchOptions): Promise<BenchResult> {
+  const rounds = options.quick ? 3 : 7;
+  const perRound = options.quick ? 40 : 150;
+  const warmup = options.quick ? 30 : 80;
+  const children: Child[] = [];
+  try {
+    progress('tracing: starting collector, simulator and two MCP servers (traced, untraced)');
+    const collector = await startChild<{ url: string }>('collector.ts');
+    children.push(collector);
+    const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
+    children.push(simulator);
+    const otel = (mode: string) => ({
+      OTEL_SDK_DISABLED: 'false',
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
+      OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
+    });
+    const dataTraced = join(options.workDir, 'traced');
+    const dataPlain = join(options.workDir, 'plain');
+    await mkdir(dataTraced, { recursive: true });
+    await mkdir(dataPlain, { recursive: true });
+    const tracedServer = await startChild<{ url: string; traced: boolean }>('memento-server.ts', {
+      args: [dataTraced],
+      env: cleanEnv(otel('memento')),
+    });
+    children.push(tracedServer);
+    const plainServer = await startChild<{ url: string; traced: boolean }>('memento-server.ts', { args: [dataPlain] });
+    children.push(plainServer);
+
+    const workers = new Map<Mode, { child: Child; server: Child<{ url: string }> }>();
+    for (const mode of MODES) {
+      const server = mode === 'memento' || mode === 'memento-file' ? tracedServer : plainServer;
+      const env = cleanEnv({
+        AZURE_OPENAI_ENDPOINT: simulator.ready.url,
+        AZURE_OPENAI_API_KEY: 'bench',
+        MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
+        ...(mode === 'off' ? {} : otel(mode)),
+        ...(mode === 'memento-file' ? { MEMENTO_TRACE_FILE: join(options.workDir, 'traces.jsonl') } : {}),
+        // The peer brings no metrics or logs of its own; NodeSDK must not add env defaults.
+        ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
+      });
+      const child = await startChild('turn-worker.ts', { args: [mode], env });
+      children.push(child);
+      workers.set(mode, { child, server });
+    }
+
+    progress(`tracing: warming up (${warmup} turns per variant)`);
+    for (const mode of MODES) await workers.get(mode)!.child.call('turns', { n: warmup });
+
+    const results = new Map<Mode, Round[]>(MODES.map((m) => [m, []]));
+    for (let r = 0; r < rounds; r++) {
+      const order = MODES.map((_, i) => MODES[(i + r) % MODES.length]!);
+      for (const mode of order) {
+        const { child, server } = workers.get(mode)!;
+        const s0 = await server.call<number>('cpu');
+        const round = await child.call<Omit<Round, 'serverCpuUs'>>('turns', { n: perRound });
+        const s1 = await server.call<number>('cpu');
+        results.get(mode)!.push({ ...round, serverCpuUs: s1 - s0 });
+      }
+      const line = MODES.map((m) => {
+        const last = results.get(m)!.at(-1)!;
+        return `${m} ${fmt(last.cpuUs / last.n / 1000)} ms`;
+      }).join(', ');
+      progress(`tracing: round ${r + 1}/${rounds}: client CPU per turn ${line}`);
+    }
+
+    progress('tracing: flushing exporters and counting what the collector received');
+    const flushAll = async () => {
+      for (const mode of MODES) await workers.get(mode)!.child.call('flush');
+      await tracedServer.call('flush');
+      // The receiver answers each export before the exporter's callback runs; give the last
+      // responses a moment to be counted.
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    await flushAll();
+    await collector.call('reset');
+    // Spans of the measured rounds are counted from a clean slate: one more round per
+    // variant, flushed, so the counts cover exactly a known number of turns.
+    const countTurns = options.quick ? 20 : 50;
+    for (const mode of MODES) await workers.get(mode)!.child.call('turns', { n: countTurns });
+    await flushAll();
+    const counts = await collector.call<{ spans: Record<string, number>; requests: number; bytes: number }>('counts');
+
+    const per = (mode: Mode, f: (r: Round) => number) => median(results.get(mode)!.map(f));
+    const within = (mode: Mode, f: (r: Round, base: Round) => number) =>
+      median(results.get(mode)!.map((r, i) => f(r, results.get('off')![i]!)));
+    const cpuMs = (r: Round) => r.cpuUs / r.n / 1000;
+    const serverMs = (r: Round) => r.serverCpuUs / r.n / 1000;
+    const wallMs = (r: Round) => r.wallMs / r.n;
+    const failures = MODES.reduce((s, m) => s + results.get(m)!.reduce((a, r) => a + r.failures, 0), 0);
+
+    const spansOf = (mode: Mode) => {
+      let client = 0;
+      let server = 0;
+      for (const [key, n] of Object.entries(counts.spans)) {
+        const [service, m] = key.split('/');
+        if (m !== mode) continue;
+        if (service === 'memento-mcp-server') server += n;
+        else client += n;
+      }
+      return { client: client / countTurns, server: server / countTurns };
+    };
+    // The traced server serves both memento variants; its spans are counted under `memento`.
+    const serverSpans = spansOf('memento').server / 2;
+
+    const rows = MODES.map((mode) => {
+      const spans = spansOf(mode);
+      const traced = mode === 'memento' || mode === 'memento-file';
+      return [
+        LABEL[mode],
+        fmt(per(mode, cpuMs)),
+        mode === 'off' ? '–' : fmt(within(mode, (r, b) => cpuMs(r) - cpuMs(b))),
+        mode === 'off' ? '1.00×' : ratio(within(mode, (r, b) => cpuMs(r) / cpuMs(b))),
+        fmt(per(mode, serverMs)),
+        mode === 'off' || mode === 'peer' ? '–' : fmt(within(mode, (r, b) => serverMs(r) - serverMs(b))),
+        fmt(per(mode, wallMs)),
+        fmt(1000 / per(mode, wallMs)),
+        mode === 'off' ? '0' : `${fmt(spans.client, 2)}${traced ? ` + ${fmt(serverSpans, 2)}` : ''}`,
+      ];
+    });
+
+    const mementoClient = within('memento', (r, b) => cpuMs(r) - cpuMs(b));
+    const mementoServer = within('memento', (r, b) => serverMs(r) - serverMs(b));
+    const mementoWhole = within('memento', (r, b) => cpuMs(r) - cpuMs(b) + serverMs(r) - serverMs(b));
+    const fileClient = within('memento-file', (r, b) => cpuMs(r) - cpuMs(b));
+    const peerClient = within('peer', (r, b) => cpuMs(r) - cpuMs(b));
+    const chatCallsPerTurn = per('peer', (r) => r.chatCalls / r.n);
+
+    const body = [
+      table(
+        ['variant', 'client CPU / turn (ms)', 'Δ vs untraced (ms)', 'ratio', 'server CPU / turn (ms)', 'server Δ (ms)', 'wall / turn (ms)', 'turns / s', 'spans / turn (client + server)'],
+        rows,
+      ),
+      '',
+      table(
+        ['figure (same run, medians of per-round differences)', 'value'],
+        [
+          ['Memento: client CPU added per turn', `${fmt(mementoClient)} ms`],
+          ['Memento: server CPU added per turn (MCP server span, HTTP server span)', `${fmt(mementoServer)} ms`],
+          ['Memento: whole turn, client + server', `${fmt(mementoWhole)} ms`],
+          ['Memento with the trace file on: client CPU added per turn', `${fmt(fileClient)} ms`],
+          ['peer: client CPU added per turn', `${fmt(peerClient)} ms`],
+          ['peer: client CPU added per chat call', `${fmt(peerClient / chatCallsPerTurn)} ms`],
+          ['Memento ÷ peer (client CPU added)', ratio(mementoClient / peerClient)],
+          [`Memento's whole turn as a share of a ${REAL_TURN_MS} ms turn (2 × ${AZURE_CALL_MS} ms Azure calls)`, pct(mementoWhole / REAL_TURN_MS)],
+          ['turns with an error or without exactly one tool call', String(failures)],
+          ['collector: export requests / bytes received in the counted rounds', `${counts.requests} / ${fmt(counts.bytes / 1024)} KiB`],
+        ],
+      ),
+      '',
+      `Rounds: ${rounds} × ${perRound} turns per variant after ${warmup} warm-up turns; spans counted at the collector over ${countTurns} further turns per variant, after a flush. ` +
+        `The server CPU column is the MCP server process serving that variant: the traced one for both Memento variants, the untraced one for the others (the peer instruments only the client).`,
+    ].join('\n');
+
+    return {
+      title: 'Tracing overhead',
+      method:
+        'Four warm client processes run the same turn loop (even turns store a memory, odd turns search; intent call, one tool call, summarizing call, streamed as the client does by default) ' +
+        'against the simulator at zero latency (its own process) and a Memento MCP server over Streamable HTTP (its own process; a traced and an untraced one). ' +
+        'CPU is `process.cpuUsage()` of the client process over a whole round, divided by its turns; the server column is the same for the server process. ' +
+        'Tracing exports real OTLP/JSON to a receiver process (bench/procs/collector.ts). Variants take turns in rotating order each round.',
+      body,
+      targets: [
+        { what: "Memento's whole turn, client CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(mementoClient)} ms`, met: mementoClient <= TARGET_CLIENT_CPU_MS },
+        { what: "Memento's whole turn, client + server CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(mementoWhole)} ms`, met: mementoWhole <= TARGET_CLIENT_CPU_MS },
+        { what: `share of a ${REAL_TURN_MS} ms turn`, target: '< 0.1 %', measured: pct(mementoWhole / REAL_TURN_MS), met: mementoWhole / REAL_TURN_MS < TARGET_SHARE },
+        { what: 'peer (for reference), client CPU per turn', target: '≈ 0.54 ms measured earlier', measured: `${fmt(peerClient)} ms`, met: undefined },
+        { what: 'turns failed', target: '0', measured: String(failures), met: failures === 0 },
+      ],
+      data: { rounds, perRound, warmup, results: Object.fromEntries(results), counts, countTurns },
+    };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+export const tracing: Benchmark = {
+  name: 'tracing',
+  summary: 'client CPU per turn: untraced vs Memento tracing vs the peer instrumentation',
+  run,
+};
