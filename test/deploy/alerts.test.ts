@@ -194,9 +194,9 @@ describe('deploy/prometheus/alerts.test.yml', () => {
   });
 });
 
-describe('docs/observability.md', () => {
+describe('README.md', () => {
   it('explains every alert', () => {
-    const doc = readText('docs/observability.md');
+    const doc = readText('README.md');
     for (const rule of alerts) expect(doc).toContain(rule.alert);
   });
 });
