@@ -98,6 +98,8 @@ export class OtlpReceiver {
   readonly raw: Buffer[] = [];
   private server: Server | undefined;
   url = '';
+  /** Holds every answer this long: a collector that is far away or busy (0: answer at once). */
+  responseDelayMs = 0;
 
   async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => {
@@ -106,14 +108,18 @@ export class OtlpReceiver {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         this.raw.push(body);
-        try {
-          const json = JSON.parse(body.toString('utf8'));
-          if (req.url?.startsWith('/v1/traces')) this.spans.push(...spansFromOtlpJson(json));
-          if (req.url?.startsWith('/v1/metrics')) this.metrics.push(...metricsFromOtlpJson(json));
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-        } catch {
-          res.writeHead(400).end('expected OTLP/JSON');
-        }
+        const answer = () => {
+          try {
+            const json = JSON.parse(body.toString('utf8'));
+            if (req.url?.startsWith('/v1/traces')) this.spans.push(...spansFromOtlpJson(json));
+            if (req.url?.startsWith('/v1/metrics')) this.metrics.push(...metricsFromOtlpJson(json));
+            res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+          } catch {
+            res.writeHead(400).end('expected OTLP/JSON');
+          }
+        };
+        if (this.responseDelayMs > 0) setTimeout(answer, this.responseDelayMs);
+        else answer();
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
