@@ -173,8 +173,8 @@ class InstrumentedTransport implements Transport {
     return this.inner.send(message, options);
   }
 
-  private sendRequest(msg: Message, options?: TransportSendOptions): Promise<void> {
-    const tool = targetOf(msg);
+  /** The attributes both sides know when a request starts. */
+  private requestAttributes(msg: Message, tool: string | undefined): Attributes {
     const attributes: Attributes = {
       ...this.baseAttributes,
       [ATTR_MCP_METHOD_NAME]: msg.method,
@@ -183,12 +183,18 @@ class InstrumentedTransport implements Transport {
     if (tool !== undefined) attributes[ATTR_GEN_AI_TOOL_NAME] = tool;
     if (msg.method === 'tools/call') {
       attributes[ATTR_GEN_AI_OPERATION_NAME] = GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL;
-      const callId = context.active().getValue(TOOL_CALL_ID_KEY);
-      if (typeof callId === 'string') attributes[ATTR_GEN_AI_TOOL_CALL_ID] = callId;
       if (this.capture) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = JSON.stringify(msg.params?.arguments ?? {});
     }
     if (this.sessionId) attributes[ATTR_MCP_SESSION_ID] = this.sessionId;
     if (this.protocolVersion) attributes[ATTR_MCP_PROTOCOL_VERSION] = this.protocolVersion;
+    return attributes;
+  }
+
+  private sendRequest(msg: Message, options?: TransportSendOptions): Promise<void> {
+    const tool = targetOf(msg);
+    const attributes = this.requestAttributes(msg, tool);
+    const callId = msg.method === 'tools/call' ? context.active().getValue(TOOL_CALL_ID_KEY) : undefined;
+    if (typeof callId === 'string') attributes[ATTR_GEN_AI_TOOL_CALL_ID] = callId;
 
     const span = tracer().startSpan(tool ? `${msg.method} ${tool}` : String(msg.method), {
       kind: SpanKind.CLIENT,
@@ -240,18 +246,7 @@ class InstrumentedTransport implements Transport {
     if (msg.method === 'initialize' && typeof msg.params?.protocolVersion === 'string') {
       this.protocolVersion ??= msg.params.protocolVersion;
     }
-    const attributes: Attributes = {
-      ...this.baseAttributes,
-      [ATTR_MCP_METHOD_NAME]: msg.method,
-      [ATTR_JSONRPC_REQUEST_ID]: String(msg.id),
-    };
-    if (tool !== undefined) attributes[ATTR_GEN_AI_TOOL_NAME] = tool;
-    if (msg.method === 'tools/call') {
-      attributes[ATTR_GEN_AI_OPERATION_NAME] = GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL;
-      if (this.capture) attributes[ATTR_GEN_AI_TOOL_CALL_ARGUMENTS] = JSON.stringify(msg.params?.arguments ?? {});
-    }
-    if (this.sessionId) attributes[ATTR_MCP_SESSION_ID] = this.sessionId;
-    if (this.protocolVersion) attributes[ATTR_MCP_PROTOCOL_VERSION] = this.protocolVersion;
+    const attributes = this.requestAttributes(msg, tool);
     const span = tracer().startSpan(
       tool ? `${msg.method} ${tool}` : String(msg.method),
       { kind: SpanKind.SERVER, attributes, links },
