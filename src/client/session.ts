@@ -74,9 +74,14 @@ export class Session {
     return new Session(agent, model, connection, () => http.close());
   }
 
-  /** Ends the MCP session (and our own server, which then flushes its spans) and the pool. */
-  async close(): Promise<void> {
-    await Promise.allSettled([this.mcp.close(), this.model.close()]);
-    await this.closeHttp().catch(() => {});
+  private closing: Promise<void> | undefined;
+
+  /** Ends the MCP session (and our own server, which then flushes its spans) and the pool; once. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([this.mcp.close(), this.model.close()]);
+      await this.closeHttp().catch(() => {});
+    })();
+    return this.closing;
   }
 }
