@@ -24,11 +24,9 @@ export type Target = { kind: 'http' | 'sse'; url: string } | { kind: 'stdio'; se
 
 export async function connect(target: Target, name = 'bench'): Promise<Client> {
   const client = new Client({ name, version: '1.0.0' });
-  const transport =
-    target.kind === 'http' ? new StreamableHTTPClientTransport(new URL(`${target.url}/mcp`))
-    : target.kind === 'sse' ? new SSEClientTransport(new URL(`${target.url}/sse`))
-    : new StdioClientTransport({ ...target.server, stderr: 'inherit' });
-  await client.connect(transport);
+  if (target.kind === 'stdio') await client.connect(new StdioClientTransport({ ...target.server, stderr: 'inherit' }));
+  else if (target.kind === 'sse') await client.connect(new SSEClientTransport(new URL(`${target.url}/sse`)));
+  else await client.connect(new StreamableHTTPClientTransport(new URL(`${target.url}/mcp`)));
   // The SDK validates structured results against the output schemas it learned from tools/list,
   // as every client that lists tools first does; list them so that cost is part of each call.
   await client.listTools();

@@ -1,0 +1,131 @@
+/*
+ * Scale: one user holding 1k, 10k and 100k memories (seeded through the store API, cached
+ * between runs), measured through MCP over Streamable HTTP: listing the newest, listing by
+ * tag, ranked search and store, and what loading the user's directory on first use costs in
+ * time and server memory.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { startChild, type Child } from './lib/child.ts';
+import { queries, VOCABULARY } from './lib/corpus.ts';
+import { callTool, connect } from './lib/mcp.ts';
+import { progress } from './lib/progress.ts';
+import { ensureSeeded, seededUser } from './lib/seeded.ts';
+import { fmt, mib, summarize, table, type Summary } from './lib/stats.ts';
+import type { Benchmark, BenchOptions, BenchResult, TargetCheck } from './lib/types.ts';
+import { memoryText } from './lib/corpus.ts';
+
+const TARGET_SEARCH_P50: Record<number, number> = { 10_000: 3, 100_000: 20 };
+type Op = 'retrieve' | 'retrieve by tag' | 'search' | 'store';
+const OPS: Op[] = ['retrieve', 'retrieve by tag', 'search', 'store'];
+
+function structured<T>(r: CallToolResult): T {
+  return r.structuredContent as T;
+}
+
+async function run(options: BenchOptions): Promise<BenchResult> {
+  const sizes = options.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+  const samples = options.quick ? 60 : 200;
+  const dataDir = await ensureSeeded(options.cacheDir, sizes, options.freshSeed);
+  const children: Child[] = [];
+  try {
+    const server = await startChild<{ url: string }>('memento-server.ts', { args: [dataDir], execArgv: ['--expose-gc'] });
+    children.push(server);
+    const client = await connect({ kind: 'http', url: server.ready.url });
+    const words = queries(samples, 41);
+    const rows: string[][] = [];
+    const loadRows: string[][] = [];
+    const stats = new Map<string, Summary>();
+    const data: Record<string, unknown> = {};
+    try {
+      let before = (await server.call<{ heapUsed: number; rss: number }>('memory', { gc: true }));
+      for (const size of sizes) {
+        const user = seededUser(size);
+        progress(`scale: ${size.toLocaleString('en-US')} memories: first call (loads the directory), then ${samples} calls of each kind`);
+        const t0 = performance.now();
+        const held = structured<{ total: number }>(await callTool(client, 'retrieve_memories', { limit: 1 }, user)).total;
+        const loadMs = performance.now() - t0;
+        const after = await server.call<{ heapUsed: number; rss: number }>('memory', { gc: true });
+        loadRows.push([size.toLocaleString('en-US'), held.toLocaleString('en-US'), fmt(loadMs), mib(after.heapUsed - before.heapUsed), fmt((after.heapUsed - before.heapUsed) / held), mib(after.rss)]);
+        before = after;
+
+        const times = new Map<Op, number[]>(OPS.map((o) => [o, []]));
+        const ids: string[] = [];
+        let matched = 0;
+        let tagged = 0;
+        for (let i = 0; i < samples; i++) {
+          // One call of each kind in turn, so every kind sees the same conditions.
+          for (const op of OPS) {
+            const t = performance.now();
+            if (op === 'retrieve') await callTool(client, 'retrieve_memories', {}, user);
+            else if (op === 'retrieve by tag') tagged += structured<{ total: number }>(await callTool(client, 'retrieve_memories', { tag: VOCABULARY[i % 8] }, user)).total;
+            else if (op === 'search') matched += structured<{ total: number }>(await callTool(client, 'search_memories', { query: words[i]! }, user)).total;
+            else {
+              const m = memoryText(2_000_000 + i, 43);
+              ids.push(structured<{ id: string }>(await callTool(client, 'store_memory', { content: m.content, description: m.description, tags: m.tags }, user)).id);
+            }
+            times.get(op)!.push(performance.now() - t);
+          }
+        }
+        // The seeded stores are shared between runs: leave them as they were.
+        for (const id of ids) await callTool(client, 'delete_memory', { id }, user);
+        const perOp: Record<string, Summary> = {};
+        for (const op of OPS) {
+          const s = summarize(times.get(op)!);
+          perOp[op] = s;
+          stats.set(`${size}/${op}`, s);
+        }
+        data[size] = { held, loadMs, memory: after, perOp, matchedPerSearch: matched / samples, perTag: tagged / samples };
+        rows.push([
+          size.toLocaleString('en-US'),
+          ...OPS.flatMap((op) => [fmt(perOp[op]!.p50), fmt(perOp[op]!.p99)]),
+          `${fmt(matched / samples)} matched per search, ${fmt(tagged / samples)} per tag`,
+        ]);
+      }
+    } finally {
+      await client.close();
+    }
+    const targets: TargetCheck[] = sizes
+      .filter((s) => TARGET_SEARCH_P50[s] !== undefined)
+      .map((s) => ({
+        what: `search_memories p50 at ${s.toLocaleString('en-US')} (Streamable HTTP)`,
+        target: `≤ ${TARGET_SEARCH_P50[s]} ms`,
+        measured: `${fmt(stats.get(`${s}/search`)!.p50)} ms`,
+        met: stats.get(`${s}/search`)!.p50 <= TARGET_SEARCH_P50[s]!,
+      }));
+    const first = stats.get(`${sizes[0]}/store`)!.p50;
+    const last = stats.get(`${sizes.at(-1)}/store`)!.p50;
+    targets.push({
+      what: `store_memory p50 from ${sizes[0]!.toLocaleString('en-US')} to ${sizes.at(-1)!.toLocaleString('en-US')} (Streamable HTTP)`,
+      target: 'flat (≤ 1.5×)',
+      measured: `${fmt(first)} → ${fmt(last)} ms (${(last / first).toFixed(2)}×)`,
+      met: last / first <= 1.5,
+    });
+    const body = [
+      table(
+        ['memories', 'retrieve p50', 'retrieve p99', 'by tag p50', 'by tag p99', 'search p50', 'search p99', 'store p50', 'store p99', 'notes'],
+        rows,
+      ),
+      '',
+      'All times in ms, client-side, one call at a time. retrieve = `retrieve_memories` (newest 20); by tag = `retrieve_memories` with one of the 8 corpus tags (newest 20 of them); search = `search_memories` with a two-word query (best 10); store = `store_memory` (deleted again afterwards).',
+      '',
+      table(['memories', 'held (server’s count)', 'first call: load the user (ms)', 'server heap added (after GC)', 'bytes per memory', 'server RSS afterwards'], loadRows),
+    ].join('\n');
+    return {
+      title: 'Scale: one user with 1k, 10k, 100k memories',
+      method:
+        'One Memento server process (`startHttpServer`, untraced, `--expose-gc` so heap figures are after a full GC) on the cached seeded stores; one SDK client over Streamable HTTP in the coordinator. ' +
+        'The seeded users were written through `MemoryStore.store` in a separate process (`bench/procs/seed.ts`), so the server loads them from disk like any restarted server.',
+      body,
+      targets,
+      data,
+    };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+export const scale: Benchmark = {
+  name: 'scale',
+  summary: 'retrieve / search / store latency for one user holding 1k, 10k and 100k memories',
+  run,
+};
