@@ -11,13 +11,14 @@
  *           growth in its memory is the server's own.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { cpuMicros, processHandlers, sendEvent, serveParent } from '../lib/child.ts';
 import { memoryText, queries } from '../lib/corpus.ts';
 import { callTool, connect } from '../lib/mcp.ts';
 import { summarize } from '../lib/stats.ts';
 
-let sessions: { client: Client; user: string }[] = [];
+let sessions: { client: Client; user: string; transport: StreamableHTTPClientTransport }[] = [];
 const words = queries(256, 29);
 
 async function open(args: { url: string; sessions: number; userPrefix: string; usersShared?: number }) {
@@ -28,7 +29,8 @@ async function open(args: { url: string; sessions: number; userPrefix: string; u
       Array.from({ length: Math.min(batch, args.sessions - i) }, async (_, k) => {
         const n = i + k;
         const user = `${args.userPrefix}-${args.usersShared ? n % args.usersShared : n}`;
-        return { client: await connect({ kind: 'http', url: args.url }), user };
+        const client = await connect({ kind: 'http', url: args.url });
+        return { client, user, transport: client.transport as StreamableHTTPClientTransport };
       }),
     );
     sessions.push(...opened);
@@ -36,7 +38,9 @@ async function open(args: { url: string; sessions: number; userPrefix: string; u
   return { sessions: sessions.length, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** Ends every session with a DELETE, as a well-behaved client does, then closes it. */
 async function close() {
+  await Promise.all(sessions.map((s) => s.transport.terminateSession().catch(() => {})));
   await Promise.all(sessions.map((s) => s.client.close().catch(() => {})));
   sessions = [];
 }
