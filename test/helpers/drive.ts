@@ -59,8 +59,14 @@ export function startDriver(env: Record<string, string | undefined>): Driver {
       else if (message.type === 'exit') exited = true;
     }
   });
+  // A test that failed while a turn hung never calls end(): the driver must not outlive the test run.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => {
+      process.off('exit', reap);
+      resolve({ code, signal });
+    }),
   );
 
   const until = async (what: string, done: () => boolean, timeoutMs: number) => {

@@ -1,7 +1,8 @@
 /*
  * The MCP server killed (SIGKILL) in the middle of a turn, at two exact points held open by a
  * TCP proxy: while the model is still thinking (the tool call then finds no server), and
- * after the server stored a memory but before its answer reached the client. Either way the
+ * after the server stored a memory but before its answer reached the client, over Streamable
+ * HTTP and over legacy SSE (where the answer travels on the event stream). Either way the
  * turn fails with an error that says what to check, well before any timeout; the session's
  * next turn, once the server is back, works; and whatever the server wrote before it died is
  * on disk, whole and once (the client never repeats a store that may have arrived).
@@ -12,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDriver, type Driver } from '../helpers/drive.ts';
 import { freePort, startMemento, tempDir, type Running } from '../helpers/memento.ts';
 import { OtlpReceiver, STATUS } from '../helpers/otlp-receiver.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { startTcpProxy, type ProxiedConnection, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
-/** The client's MCP request timeout in these runs: a failure that waited for it took too long. */
-const MCP_TIMEOUT_MS = 60_000;
+/** The client's MCP request timeout in these runs: a turn that fails only when it runs out noticed nothing. */
+const MCP_TIMEOUT_MS = 20_000;
 const USER = 'dana';
 
 const receiver = new OtlpReceiver();
@@ -105,7 +106,7 @@ describe('MCP server killed mid-turn', () => {
       expect(failed.error?.message).toMatch(
         new RegExp(`^cannot use the MCP server at http://127\\.0\\.0\\.1:${s.port}/mcp \\(.+\\); check MEMENTO_MCP_URL \\(is \`memento serve\` running\\?\\)\\.$`),
       );
-      expect(failed.durationMs, 'failed at once, not at the MCP timeout').toBeLessThan(15_000);
+      expect.soft(failed.durationMs, 'failed at once, not at the MCP timeout').toBeLessThan(15_000);
       await expectFailedTrace(failed.traceId!, failed.error!.type);
 
       model.onClientData = undefined;
@@ -118,39 +119,48 @@ describe('MCP server killed mid-turn', () => {
       const closed = await s.driver.end();
       expect(closed.code, s.driver.stderr()).toBe(0);
     } finally {
+      s.driver.child.kill('SIGKILL');
       await server.stop('SIGKILL');
       await model.close();
     }
   });
 
-  it('after it stored the memory but before its answer left: the turn fails cleanly, the memory is on disk once', { timeout: 90_000 }, async () => {
+  it.each(['mcp', 'sse'] as const)(
+    'over /%s, after it stored the memory but before its answer left: the turn fails cleanly, the memory is on disk once',
+    { timeout: 90_000 },
+    async (path) => {
     let mcp: TcpProxy | undefined;
-    const s = await setUp('mid-call', async (port) => {
+    const s = await setUp(`mid-call-${path}`, async (port) => {
       mcp = await startTcpProxy(port);
-      return { azure: simulator.url, mcp: `${mcp.url}/mcp` };
+      return { azure: simulator.url, mcp: `${mcp.url}/${path}` };
     });
     const proxy = mcp!;
     const { driver, dataDir } = s;
     let server = s.server;
+    // Hold the answer to the second turn's tools/call — on the POST that carries it (Streamable
+    // HTTP), or on the event stream that answers it (legacy SSE, whose POST only gets 202) — and
+    // kill the server as soon as that answer exists, so the store is complete on disk.
+    let armed = false;
+    let stream: ProxiedConnection | undefined;
+    let killed: Promise<unknown> | undefined;
+    proxy.onClientData = (chunk, connection) => {
+      const text = chunk.toString('utf8');
+      if (text.startsWith('GET ')) stream = connection;
+      if (armed && !killed && text.includes('"method":"tools/call"')) (path === 'sse' ? stream! : connection).hold();
+    };
+    proxy.onServerData = (chunk, connection) => {
+      if (connection.holding && !killed && chunk.toString('utf8').includes('"jsonrpc"')) killed = server.stop('SIGKILL');
+    };
     try {
       expect((await turn(driver, 'remember that the server was up')).ok).toBe(true);
-
-      // The next tools/call: hold whatever the server answers on its connection, and kill the
-      // server as soon as that answer exists (so the store is complete on disk).
-      let killed: Promise<unknown> | undefined;
-      proxy.onClientData = (chunk, connection) => {
-        if (!killed && chunk.toString('utf8').includes('"method":"tools/call"')) connection.hold();
-      };
-      proxy.onServerData = (_chunk, connection) => {
-        if (connection.holding && !killed) killed = server.stop('SIGKILL');
-      };
+      armed = true;
       const failed = await turn(driver, 'remember that the server died answering');
       expect(killed, 'the server was killed during the tool call').toBeDefined();
       expect(failed.ok).toBe(false);
       expect(failed.error?.message).toMatch(
-        new RegExp(`^cannot use the MCP server at ${proxy.url.replace(/\./g, '\\.')}/mcp \\(.+\\); check MEMENTO_MCP_URL`),
+        new RegExp(`^cannot use the MCP server at ${proxy.url.replace(/\./g, '\\.')}/${path} \\(.+\\); check MEMENTO_MCP_URL`),
       );
-      expect(failed.durationMs, 'failed at once, not at the MCP timeout').toBeLessThan(15_000);
+      expect.soft(failed.durationMs, 'failed at once, not at the MCP timeout').toBeLessThan(15_000);
       await expectFailedTrace(failed.traceId!, failed.error!.type);
 
       proxy.onClientData = proxy.onServerData = undefined;
@@ -164,8 +174,10 @@ describe('MCP server killed mid-turn', () => {
       const closed = await driver.end();
       expect(closed.code, driver.stderr()).toBe(0);
     } finally {
+      driver.child.kill('SIGKILL');
       await server.stop('SIGKILL');
       await proxy.close();
     }
-  });
+  },
+  );
 });
