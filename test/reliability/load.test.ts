@@ -42,6 +42,7 @@ beforeAll(async () => {
   data = await tempDir('memento-load-');
   [server, simulator] = await Promise.all([
     startMemento(['serve', '--port', '0', '--data-dir', data.path], { env: otel() }),
+    // The simulator stands in for Azure, whose side is not part of a turn's trace: it exports nothing.
     startMemento(['simulator', '--port', '0']),
   ]);
 });
