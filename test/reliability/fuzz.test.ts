@@ -27,6 +27,7 @@ const LIMIT = 64 * 1024;
 const MARK = 'zqfuzzmark';
 const TOOLS = ['store_memory', 'retrieve_memories', 'search_memories', 'get_memory', 'delete_memory'] as const;
 const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+/** A new seed each run, so runs search different inputs; a failure names its seed, and MEMENTO_FUZZ_SEED=<seed> replays it. */
 const SEED = Number(process.env.MEMENTO_FUZZ_SEED ?? Date.now() % 2 ** 31);
 
 // ---- Generators --------------------------------------------------------------------------
