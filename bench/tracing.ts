@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
+import { dumpInstructions, valgrindAvailable } from './lib/callgrind.ts';
 import { cleanEnv, startChild, type Child } from './lib/child.ts';
 import { progress } from './lib/progress.ts';
 import { fmt, median, pct, ratio, table, verdict } from './lib/stats.ts';
@@ -39,13 +40,23 @@ interface Round {
   serverCpuUs: number;
 }
 
-async function run(options: BenchOptions): Promise<BenchResult> {
-  const rounds = options.quick ? 3 : 7;
-  const perRound = options.quick ? 40 : 150;
-  const warmup = options.quick ? 30 : 80;
+interface Rig {
+  children: Child[];
+  collector: Child<{ url: string }>;
+  tracedServer: Child<{ url: string }>;
+  plainServer: Child<{ url: string }>;
+  workers: Map<Mode, { child: Child; server: Child<{ url: string }> }>;
+}
+
+/**
+ * Collector, simulator, a traced and an untraced MCP server, and one client worker per mode.
+ * With `callgrindOut`, the workers and both servers run under callgrind.
+ */
+async function startRig(options: BenchOptions, label: string, callgrindOut?: (name: string) => string): Promise<Rig> {
   const children: Child[] = [];
+  const slow = callgrindOut ? { timeoutMs: 300_000 } : {};
   try {
-    progress('tracing: starting collector, simulator and two MCP servers (traced, untraced)');
+    progress(`${label}: starting collector, simulator and two MCP servers (traced, untraced)`);
     const collector = await startChild<{ url: string }>('collector.ts');
     children.push(collector);
     const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
@@ -59,31 +70,52 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const dataPlain = join(options.workDir, 'plain');
     await mkdir(dataTraced, { recursive: true });
     await mkdir(dataPlain, { recursive: true });
-    const tracedServer = await startChild<{ url: string; traced: boolean }>('memento-server.ts', {
-      args: [dataTraced],
-      env: cleanEnv(otel('memento')),
-    });
-    children.push(tracedServer);
-    const plainServer = await startChild<{ url: string; traced: boolean }>('memento-server.ts', { args: [dataPlain] });
-    children.push(plainServer);
+    const [tracedServer, plainServer] = await Promise.all([
+      startChild<{ url: string }>('memento-server.ts', {
+        args: [dataTraced],
+        env: cleanEnv(otel('memento')),
+        ...slow,
+        callgrindOut: callgrindOut?.('server-traced'),
+      }),
+      startChild<{ url: string }>('memento-server.ts', { args: [dataPlain], ...slow, callgrindOut: callgrindOut?.('server-plain') }),
+    ]);
+    children.push(tracedServer, plainServer);
 
     const workers = new Map<Mode, { child: Child; server: Child<{ url: string }> }>();
-    for (const mode of MODES) {
-      const server = mode === 'memento' || mode === 'memento-file' ? tracedServer : plainServer;
-      const env = cleanEnv({
-        AZURE_OPENAI_ENDPOINT: simulator.ready.url,
-        AZURE_OPENAI_API_KEY: 'bench',
-        MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
-        ...(mode === 'off' ? {} : otel(mode)),
-        ...(mode === 'memento-file' ? { MEMENTO_TRACE_FILE: join(options.workDir, 'traces.jsonl') } : {}),
-        // The peer brings no metrics or logs of its own; NodeSDK must not add env defaults.
-        ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
-      });
-      const child = await startChild('turn-worker.ts', { args: [mode], env });
-      children.push(child);
-      workers.set(mode, { child, server });
-    }
+    await Promise.all(
+      MODES.map(async (mode) => {
+        const server = mode === 'memento' || mode === 'memento-file' ? tracedServer : plainServer;
+        const env = cleanEnv({
+          AZURE_OPENAI_ENDPOINT: simulator.ready.url,
+          AZURE_OPENAI_API_KEY: 'bench',
+          MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
+          ...(mode === 'off' ? {} : otel(mode)),
+          ...(mode === 'memento-file' ? { MEMENTO_TRACE_FILE: join(options.workDir, 'traces.jsonl') } : {}),
+          // The peer brings no metrics or logs of its own; NodeSDK must not add env defaults.
+          ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
+        });
+        const child = await startChild('turn-worker.ts', { args: [mode], env, ...slow, callgrindOut: callgrindOut?.(`client-${mode}`) });
+        children.push(child);
+        workers.set(mode, { child, server });
+      }),
+    );
+    return { children, collector, tracedServer, plainServer, workers };
+  } catch (err) {
+    await Promise.all(children.map((c) => c.stop()));
+    throw err;
+  }
+}
 
+async function run(options: BenchOptions): Promise<BenchResult> {
+  // Many short rounds: a difference taken between neighbouring rounds a second apart sees
+  // the same machine, and the median of many such differences shrugs off the rounds that
+  // another engineer's test run landed on.
+  const rounds = options.quick ? 8 : 40;
+  const perRound = options.quick ? 20 : 25;
+  const warmup = options.quick ? 30 : 80;
+  const rig = await startRig(options, 'tracing');
+  const { children, collector, tracedServer, workers } = rig;
+  try {
     progress(`tracing: warming up (${warmup} turns per variant)`);
     for (const mode of MODES) await workers.get(mode)!.child.call('turns', { n: warmup });
 
@@ -97,11 +129,10 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         const s1 = await server.call<number>('cpu');
         results.get(mode)!.push({ ...round, serverCpuUs: s1 - s0 });
       }
-      const line = MODES.map((m) => {
-        const last = results.get(m)!.at(-1)!;
-        return `${m} ${fmt(last.cpuUs / last.n / 1000)} ms`;
-      }).join(', ');
-      progress(`tracing: round ${r + 1}/${rounds}: client CPU per turn ${line}`);
+      if ((r + 1) % Math.max(1, Math.floor(rounds / 5)) === 0 || r === rounds - 1) {
+        const line = MODES.map((m) => `${m} ${fmt(median(results.get(m)!.map((x) => x.cpuUs / x.n / 1000)))} ms`).join(', ');
+        progress(`tracing: round ${r + 1}/${rounds}: median client CPU per turn so far: ${line}`);
+      }
     }
 
     progress('tracing: flushing exporters and counting what the collector received');
@@ -207,7 +238,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         { what: 'peer (for reference), client CPU per turn', target: '≈ 0.54 ms measured earlier', measured: `${fmt(peerClient)} ms`, met: undefined },
         { what: 'turns failed', target: '0', measured: String(failures), met: failures === 0 },
       ],
-      data: { rounds, perRound, warmup, results: Object.fromEntries(results), counts, countTurns },
+      data: { rounds, perRound, warmup, results: Object.fromEntries(results), counts, countTurns, untracedCpuMsPerTurn: per('off', cpuMs) },
     };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
@@ -218,4 +249,94 @@ export const tracing: Benchmark = {
   name: 'tracing',
   summary: 'client CPU per turn: untraced vs Memento tracing vs the peer instrumentation',
   run,
+};
+
+/**
+ * The same four clients and two servers under callgrind: instructions per turn, which do not
+ * move with the machine's load, so the difference between variants is exact where the CPU
+ * seconds above are a median of noisy differences. Each client's and server's counts bracket
+ * exactly its measured turns (lib/callgrind.ts); the two clients that share no server run
+ * side by side.
+ */
+async function runInstructions(options: BenchOptions): Promise<BenchResult> {
+  if (!(await valgrindAvailable())) throw new Error('valgrind (Debian package valgrind) is needed for this benchmark');
+  // V8 tiers code up by invocation counts, so warm-up is counted in turns, as natively.
+  const warmup = options.quick ? 10 : 60;
+  const turns = options.quick ? 10 : 40;
+  const out = (name: string) => join(options.workDir, `callgrind-${name}.%p`);
+  const rig = await startRig(options, 'tracing-instructions', out);
+  try {
+    progress(`tracing-instructions: warming up under callgrind (${warmup} turns per variant, all at once)`);
+    await Promise.all(MODES.map((m) => rig.workers.get(m)!.child.call('turns', { n: warmup })));
+    const counts = new Map<Mode, { client: number; server: number; failures: number }>();
+    const outOf = (c: Child) => (c === rig.tracedServer ? out('server-traced') : c === rig.plainServer ? out('server-plain') : '');
+    // Pairs that use different servers, so each server's counts belong to one client.
+    for (const pair of [['off', 'memento'], ['peer', 'memento-file']] as Mode[][]) {
+      progress(`tracing-instructions: ${turns} turns each for ${pair.join(' and ')}`);
+      const entries = pair.map((m) => ({ mode: m, ...rig.workers.get(m)! }));
+      await Promise.all(entries.flatMap((e) => [dumpInstructions(e.child.pid, out(`client-${e.mode}`)), dumpInstructions(e.server.pid, outOf(e.server))]));
+      const results = await Promise.all(entries.map((e) => e.child.call<{ failures: number }>('turns', { n: turns })));
+      for (const [i, e] of entries.entries()) {
+        const [client, server] = await Promise.all([dumpInstructions(e.child.pid, out(`client-${e.mode}`)), dumpInstructions(e.server.pid, outOf(e.server))]);
+        counts.set(e.mode, { client: client / turns, server: server / turns, failures: results[i]!.failures });
+      }
+    }
+    const off = counts.get('off')!;
+    const timing = options.earlier.get('tracing') as { untracedCpuMsPerTurn?: number } | undefined;
+    // Instructions → ms at the rate the untraced client ran natively in the tracing benchmark.
+    const msPerInstruction = timing?.untracedCpuMsPerTurn ? timing.untracedCpuMsPerTurn / off.client : undefined;
+    const asMs = (instructions: number) => (msPerInstruction ? fmt(instructions * msPerInstruction) : '–');
+    const M = (n: number) => fmt(n / 1e6);
+    const rows = MODES.map((mode) => {
+      const c = counts.get(mode)!;
+      const dc = c.client - off.client;
+      const ds = c.server - off.server;
+      return [
+        LABEL[mode],
+        M(c.client),
+        mode === 'off' ? '–' : M(dc),
+        mode === 'off' ? '–' : pct(dc / off.client, 2),
+        mode === 'off' ? '–' : asMs(dc),
+        M(c.server),
+        mode === 'off' || mode === 'peer' ? '–' : M(ds),
+        mode === 'off' || mode === 'peer' ? '–' : asMs(dc + ds),
+      ];
+    });
+    const m = counts.get('memento')!;
+    const p = counts.get('peer')!;
+    const mementoClient = m.client - off.client;
+    const mementoWhole = mementoClient + m.server - off.server;
+    const failures = [...counts.values()].reduce((s, c) => s + c.failures, 0);
+    const clientMs = msPerInstruction ? mementoClient * msPerInstruction : NaN;
+    const wholeMs = msPerInstruction ? mementoWhole * msPerInstruction : NaN;
+    return {
+      title: 'Tracing overhead in instructions (callgrind)',
+      method:
+        'The tracing benchmark’s four clients and two MCP servers, each run under `valgrind --tool=callgrind`, simulator and collector native. ' +
+        `After ${warmup} warm-up turns per client, \`callgrind_control --dump\` brackets ${turns} measured turns in each client and in the server that served it; ` +
+        'instruction counts are repeatable to a fraction of a per cent whatever else the machine is doing, so these differences are not noise. ' +
+        (msPerInstruction
+          ? `Milliseconds are the instructions at the rate the untraced client ran natively in the \`tracing\` benchmark of this same run (${fmt(timing!.untracedCpuMsPerTurn!)} ms per turn).`
+          : 'Run together with `tracing` to have them converted to milliseconds.'),
+      body: [
+        table(['variant', 'client Minstr / turn', 'Δ client Minstr', 'Δ client', 'Δ client ≈ ms', 'server Minstr / turn', 'Δ server Minstr', 'Δ client + server ≈ ms'], rows),
+        '',
+        `Memento ÷ peer, client instructions added: ${ratio(mementoClient / (p.client - off.client))}. Turns with an error or without exactly one tool call: ${failures}.`,
+      ].join('\n'),
+      targets: [
+        { what: "Memento's whole turn, client CPU (instructions → ms)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(clientMs)} ms (${M(mementoClient)} M instructions)`, met: Number.isFinite(clientMs) ? clientMs <= TARGET_CLIENT_CPU_MS : undefined },
+        { what: "Memento's whole turn, client + server (instructions → ms)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(wholeMs)} ms (${M(mementoWhole)} M instructions)`, met: Number.isFinite(wholeMs) ? wholeMs <= TARGET_CLIENT_CPU_MS : undefined },
+        { what: `share of a ${REAL_TURN_MS} ms turn (instructions → ms)`, target: '< 0.1 %', measured: pct(wholeMs / REAL_TURN_MS), met: Number.isFinite(wholeMs) ? wholeMs / REAL_TURN_MS < TARGET_SHARE : undefined },
+      ],
+      data: { warmup, turns, counts: Object.fromEntries(counts), msPerInstruction },
+    };
+  } finally {
+    await Promise.all(rig.children.map((c) => c.stop()));
+  }
+}
+
+export const tracingInstructions: Benchmark = {
+  name: 'tracing-instructions',
+  summary: 'the tracing variants under callgrind: instructions per turn, immune to machine noise',
+  run: runInstructions,
 };

@@ -58,13 +58,22 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   execArgv?: string[];
   timeoutMs?: number;
+  /**
+   * Run the child under valgrind's callgrind, writing to this file pattern (`%p` is the pid):
+   * instruction counts, unlike CPU seconds, do not change with what else the machine is doing.
+   */
+  callgrindOut?: string;
 }
 
 /** Forks `bench/procs/<script>` and waits for its ready message. */
 export function startChild<R = unknown>(script: string, options: StartOptions = {}): Promise<Child<R>> {
+  const nodeArgs = options.execArgv ?? [];
   const proc = fork(join(PROCS, script), options.args ?? [], {
     env: options.env ?? cleanEnv(),
-    execArgv: options.execArgv ?? [],
+    // fork() runs `execPath ...execArgv script ...args`: valgrind then starts this same node.
+    ...(options.callgrindOut
+      ? { execPath: 'valgrind', execArgv: ['--tool=callgrind', '--quiet', `--callgrind-out-file=${options.callgrindOut}`, process.execPath, ...nodeArgs] }
+      : { execArgv: nodeArgs }),
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   let err = '';

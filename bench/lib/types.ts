@@ -10,6 +10,8 @@ export interface BenchOptions {
   cacheDir: string;
   /** Re-seed cached stores even when they look complete. */
   freshSeed: boolean;
+  /** Raw data of the benchmarks that ran before this one in the same invocation. */
+  earlier: ReadonlyMap<string, unknown>;
 }
 
 export interface TargetCheck {
