@@ -15,7 +15,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { SseError, SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -159,6 +159,14 @@ export class McpConnection {
       live.closed = true;
       if (this.live === live) this.live = undefined;
     };
+    if (kind === 'sse') {
+      // The legacy SSE transport reports a dropped event stream only as an error and stays
+      // "open", so requests in flight would wait for their timeout. A legacy session dies
+      // with its stream: closing fails them at once, and the next turn reconnects.
+      client.onerror = (err) => {
+        if (err instanceof SseError) void client.close();
+      };
+    }
     await client.connect(instrumentClientTransport(transport, { transport: kind, url: url ? new URL(url) : undefined }), {
       timeout: this.options.requestTimeoutMs,
     });

@@ -37,9 +37,14 @@ const CONTROL_OR_INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 const WINDOWS_DRIVE = /^[A-Za-z]:/;
 
 /** Shows a rejected name in an error without echoing control characters or a megabyte of it. */
-function shown(name: string): string {
-  const printable = name.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '\uFFFD');
-  return JSON.stringify(printable.length > 40 ? `${printable.slice(0, 40)}…` : printable);
+/**
+ * A value the caller sent, quoted for an error message: control and invisible characters
+ * become U+FFFD (an error must not carry terminal escapes or line breaks back to whoever
+ * prints it), and it is cut to 40 characters without splitting one in half.
+ */
+export function shown(value: string): string {
+  const chars = [...value.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '\uFFFD')];
+  return JSON.stringify(chars.length > 40 ? `${chars.slice(0, 40).join('')}…` : chars.join(''));
 }
 
 /**

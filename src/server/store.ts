@@ -32,7 +32,7 @@ import {
   ATTR_MEMENTO_USER_ID,
 } from '../telemetry/semconv.ts';
 import { log } from '../log.ts';
-import { resolveInside, type NameRules } from './path-safety.ts';
+import { resolveInside, shown, type NameRules } from './path-safety.ts';
 import { detached, SearchIndex, tokenize, type Field } from './search-index.ts';
 import { storageSpan } from './tracing.ts';
 
@@ -273,7 +273,7 @@ export function parseBound(value: string, which: 'since' | 'until'): number {
     ms = Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3]));
     const check = new Date(ms);
     if (Number.isNaN(ms) || check.getUTCDate() !== Number(date[3]) || check.getUTCMonth() !== Number(date[2]) - 1) {
-      throw new MemoryInputError(`${which} "${text.slice(0, 40)}" is not a calendar date.`);
+      throw new MemoryInputError(`${which} ${shown(text)} is not a calendar date.`);
     }
     return which === 'since' ? ms : ms + 86_400_000;
   }
@@ -286,7 +286,7 @@ export function parseBound(value: string, which: 'since' | 'until'): number {
     if (!Number.isNaN(ms)) return which === 'since' ? ms : ms + 1;
   }
   throw new MemoryInputError(
-    `${which} must be an ISO 8601 date such as 2024-07-15 or a date-time such as 2024-07-15T14:30:00Z; got "${text.slice(0, 40)}".`,
+    `${which} must be an ISO 8601 date such as 2024-07-15 or a date-time such as 2024-07-15T14:30:00Z; got ${shown(text)}.`,
   );
 }
 
