@@ -53,7 +53,7 @@ describe('the MCP connection', () => {
     const mcp = new McpConnection({ url: `${base}/legacy`, fetch: agentFetch(createAgent(), 'MCP_SERVER'), requestTimeoutMs: 5000 });
     try {
       const tools = await mcp.modelTools();
-      expect(tools.map((t) => t.function.name)).toContain('store_memory');
+      expect(tools.map((t) => (t.type === 'function' ? t.function.name : ''))).toContain('store_memory');
       const stored = await mcp.call('store_memory', { content: 'legacy servers still work' }, 'ivy');
       expect(stored.isError).toBeFalsy();
       expect(seen.slice(0, 2)).toEqual(['POST /legacy', 'GET /legacy']);
