@@ -7,7 +7,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemento, tempDir } from '../helpers/memento.ts';
-import { connect, type Connection } from './support.ts';
+import { allMemories } from '../helpers/memories.ts';
+import { connect } from './support.ts';
 
 let data: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
@@ -16,20 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await data.cleanup();
 });
-
-async function allMemories(client: Connection): Promise<{ id: string; file: string; size: number }[]> {
-  const out = [];
-  let cursor: string | null = null;
-  do {
-    const page: { memories: { id: string; file: string; size: number }[]; nextCursor: string | null } = await client.ok(
-      'retrieve_memories',
-      { limit: 100, ...(cursor ? { cursor } : {}) },
-    );
-    out.push(...page.memories);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return out;
-}
 
 describe('concurrency', () => {
   it('200 parallel stores across 10 sessions give 200 distinct memories, all retrievable', async () => {
