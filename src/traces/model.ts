@@ -48,7 +48,7 @@ export interface Turn extends Trace {
 }
 
 // OTLP/JSON field shapes, as loose as the producers that write them.
-type AnyValue = {
+export type AnyValue = {
   stringValue?: string;
   intValue?: string | number;
   doubleValue?: number | string;
@@ -57,7 +57,7 @@ type AnyValue = {
   arrayValue?: { values?: AnyValue[] };
   kvlistValue?: { values?: KeyValue[] };
 };
-type KeyValue = { key?: string; value?: AnyValue };
+export type KeyValue = { key?: string; value?: AnyValue };
 type Nanos = string | number | { low: number; high: number };
 type OtlpSpan = {
   traceId?: string;
@@ -77,7 +77,8 @@ type OtlpRequest = {
   }[];
 };
 
-function decodeValue(v: AnyValue | undefined): unknown {
+/** One OTLP/JSON AnyValue as a plain JavaScript value. */
+export function decodeValue(v: AnyValue | undefined): unknown {
   if (!v) return undefined;
   if (v.stringValue !== undefined) return v.stringValue;
   // int64 travels as a JSON string when the producer is protobuf-JSON (Jaeger, the collector).
@@ -90,7 +91,8 @@ function decodeValue(v: AnyValue | undefined): unknown {
   return undefined;
 }
 
-function decodeAttributes(kvs: KeyValue[] | undefined): Record<string, unknown> {
+/** OTLP/JSON key-value pairs as a plain object. */
+export function decodeAttributes(kvs: KeyValue[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!Array.isArray(kvs)) return out;
   for (const kv of kvs) if (typeof kv?.key === 'string') out[kv.key] = decodeValue(kv.value);

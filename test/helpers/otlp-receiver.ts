@@ -5,16 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-export type AnyValue = {
-  stringValue?: string;
-  intValue?: string | number;
-  doubleValue?: number;
-  boolValue?: boolean;
-  arrayValue?: { values?: AnyValue[] };
-  kvlistValue?: { values?: KeyValue[] };
-};
-export type KeyValue = { key: string; value: AnyValue };
+import { decodeAttributes } from '../../src/traces/model.ts';
 
 /** A span as it arrived, with its attributes decoded and its resource's service.name. */
 export interface ReceivedSpan {
@@ -44,23 +35,6 @@ export interface ReceivedMetric {
 
 export const SPAN_KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3 } as const;
 export const STATUS = { UNSET: 0, OK: 1, ERROR: 2 } as const;
-
-export function decodeValue(v: AnyValue | undefined): unknown {
-  if (!v) return undefined;
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.intValue !== undefined) return Number(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.arrayValue) return (v.arrayValue.values ?? []).map(decodeValue);
-  if (v.kvlistValue) return decodeAttributes(v.kvlistValue.values);
-  return undefined;
-}
-
-export function decodeAttributes(kvs: KeyValue[] | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const kv of kvs ?? []) out[kv.key] = decodeValue(kv.value);
-  return out;
-}
 
 /** Flattens one OTLP/JSON ExportTraceServiceRequest body into spans. */
 export function spansFromOtlpJson(body: unknown): ReceivedSpan[] {
