@@ -25,11 +25,12 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
 };
 
 function usage(): string {
-  return `usage: npm run bench -- [--quick] [--fresh-seed] [${Object.keys(BENCHMARKS).join(' | ')} …]
+  return `usage: npm run bench -- [--quick] [--all] [--fresh-seed] [${Object.keys(BENCHMARKS).join(' | ')} …]
   --quick       fewer rounds and smaller sizes (a smoke run; figures are rougher)
+  --all         every benchmark, tracing-instructions included
   --fresh-seed  re-create the seeded 1k/10k/100k stores in bench/results/cache
-With no names, all but tracing-instructions run (callgrind takes minutes; name it to run it,
-after tracing so that its instruction counts are also shown in milliseconds).`;
+With no names, all but tracing-instructions run (callgrind takes minutes; name it, after
+tracing so that its instruction counts are also shown in milliseconds, or use --all).`;
 }
 
 const args = process.argv.slice(2);
@@ -38,8 +39,9 @@ if (args.includes('--help') || args.includes('-h')) {
   process.exit(0);
 }
 const quick = args.includes('--quick');
+const all = args.includes('--all');
 const freshSeed = args.includes('--fresh-seed');
-const unknownFlags = args.filter((a) => a.startsWith('-') && !['--quick', '--fresh-seed'].includes(a));
+const unknownFlags = args.filter((a) => a.startsWith('-') && !['--quick', '--fresh-seed', '--all'].includes(a));
 const names = args.filter((a) => !a.startsWith('-'));
 const unknown = names.filter((n) => !(n in BENCHMARKS));
 if (unknownFlags.length || unknown.length) {
@@ -48,7 +50,7 @@ if (unknownFlags.length || unknown.length) {
 }
 // Under callgrind a turn is ~100× slower: that benchmark runs only when named.
 const OPT_IN = new Set(['tracing-instructions']);
-const selected = names.length ? names : Object.keys(BENCHMARKS).filter((n) => !OPT_IN.has(n));
+const selected = names.length ? names : Object.keys(BENCHMARKS).filter((n) => all || !OPT_IN.has(n));
 
 const resultsDir = join(ROOT, 'bench', 'results');
 const cacheDir = join(resultsDir, 'cache');

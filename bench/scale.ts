@@ -52,22 +52,25 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         const ids: string[] = [];
         let matched = 0;
         let tagged = 0;
-        for (let i = 0; i < samples; i++) {
-          // One call of each kind in turn, so every kind sees the same conditions.
-          for (const op of OPS) {
-            const t = performance.now();
-            if (op === 'retrieve') await callTool(client, 'retrieve_memories', {}, user);
-            else if (op === 'retrieve by tag') tagged += structured<{ total: number }>(await callTool(client, 'retrieve_memories', { tag: VOCABULARY[i % 8] }, user)).total;
-            else if (op === 'search') matched += structured<{ total: number }>(await callTool(client, 'search_memories', { query: words[i]! }, user)).total;
-            else {
-              const m = memoryText(2_000_000 + i, 43);
-              ids.push(structured<{ id: string }>(await callTool(client, 'store_memory', { content: m.content, description: m.description, tags: m.tags }, user)).id);
+        try {
+          for (let i = 0; i < samples; i++) {
+            // One call of each kind in turn, so every kind sees the same conditions.
+            for (const op of OPS) {
+              const t = performance.now();
+              if (op === 'retrieve') await callTool(client, 'retrieve_memories', {}, user);
+              else if (op === 'retrieve by tag') tagged += structured<{ total: number }>(await callTool(client, 'retrieve_memories', { tag: VOCABULARY[i % 8] }, user)).total;
+              else if (op === 'search') matched += structured<{ total: number }>(await callTool(client, 'search_memories', { query: words[i]! }, user)).total;
+              else {
+                const m = memoryText(2_000_000 + i, 43);
+                ids.push(structured<{ id: string }>(await callTool(client, 'store_memory', { content: m.content, description: m.description, tags: m.tags }, user)).id);
+              }
+              times.get(op)!.push(performance.now() - t);
             }
-            times.get(op)!.push(performance.now() - t);
           }
+        } finally {
+          // The seeded stores are shared between runs: leave them as they were.
+          for (const id of ids) await callTool(client, 'delete_memory', { id }, user).catch(() => {});
         }
-        // The seeded stores are shared between runs: leave them as they were.
-        for (const id of ids) await callTool(client, 'delete_memory', { id }, user);
         const perOp: Record<string, Summary> = {};
         for (const op of OPS) {
           const s = summarize(times.get(op)!);

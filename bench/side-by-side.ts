@@ -20,6 +20,7 @@ import { ensureSeeded, seededUser } from './lib/seeded.ts';
 import { fmt, summarize, table, type Summary } from './lib/stats.ts';
 import type { Benchmark, BenchOptions, BenchResult, TargetCheck } from './lib/types.ts';
 
+const SM_MAX_MESSAGE = 512 * 1024 * 1024;
 const TARGET_SEARCH_P50: Record<number, number> = { 10_000: 3, 100_000: 20 };
 /** Store cost counts as flat while its p50 at the largest size is within this of the p50 at 0. */
 const FLAT_FACTOR = 1.5;
@@ -64,7 +65,11 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       const n = samplesAt(size);
       progress(`side-by-side: ${size.toLocaleString('en-US')} memories / entities, ${n} calls of each kind`);
       const file = await serverMemoryFile(smDir, size);
-      const sm = await connect({ kind: 'stdio', server: serverMemoryStdio(file, cleanEnv()) });
+      // search_nodes returns every entity that contains the query; at 100k entities one answer
+      // passes the SDK client's default 10 MiB message limit, and that client then drops the
+      // connection. The limit is raised so the call can be timed; the report says so.
+      const sm = await connect({ kind: 'stdio', server: serverMemoryStdio(file, cleanEnv(), SM_MAX_MESSAGE) });
+      const ids: string[] = [];
       try {
         // First calls: Memento loads the user's directory, server-memory reads its file.
         const t0 = performance.now();
@@ -74,8 +79,8 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         await callTool(sm, 'search_nodes', { query: 'zzzz' });
         const smFirst = performance.now() - t1;
         const times = { create: [] as number[], store: [] as number[], searchNodes: [] as number[], searchMemories: [] as number[] };
-        const ids: string[] = [];
         let smHits = 0;
+        let smBytes = 0;
         let mementoHits = 0;
         for (let i = 0; i < n; i++) {
           const m = memoryText(1_000_000 + created);
@@ -91,14 +96,13 @@ async function run(options: BenchOptions): Promise<BenchResult> {
           t = performance.now();
           const nodes = await callTool(sm, 'search_nodes', { query: q });
           times.searchNodes.push(performance.now() - t);
+          smBytes += JSON.stringify(nodes).length;
           smHits += structured<{ entities?: unknown[] }>(nodes).entities?.length ?? 0;
           t = performance.now();
           const found = await callTool(memento, 'search_memories', { query: q }, user);
           times.searchMemories.push(performance.now() - t);
           mementoHits += structured<{ total: number }>(found).total;
         }
-        // The seeded stores are shared between runs: leave them as they were.
-        for (const id of ids) await callTool(memento, 'delete_memory', { id }, user);
         const s = {
           create: summarize(times.create),
           store: summarize(times.store),
@@ -106,13 +110,15 @@ async function run(options: BenchOptions): Promise<BenchResult> {
           searchMemories: summarize(times.searchMemories),
         };
         for (const [k, v] of Object.entries(s)) stats.set(`${size}/${k}`, v);
-        data[size] = { held, mementoFirst, smFirst, ...s, smHitsPerSearch: smHits / n, mementoMatchesPerSearch: mementoHits / n };
+        data[size] = { held, mementoFirst, smFirst, ...s, smHitsPerSearch: smHits / n, smBytesPerSearch: smBytes / n, mementoMatchesPerSearch: mementoHits / n };
         rows.push(
           [size.toLocaleString('en-US'), 'create / store', fmt(s.create.p50), fmt(s.create.p99), fmt(s.store.p50), fmt(s.store.p99), `${(s.create.p50 / s.store.p50).toFixed(1)}×`, `${held.toLocaleString('en-US')} held; first call ${fmt(mementoFirst)} ms (Memento) / ${fmt(smFirst)} ms (server-memory)`],
-          [size.toLocaleString('en-US'), 'search', fmt(s.searchNodes.p50), fmt(s.searchNodes.p99), fmt(s.searchMemories.p50), fmt(s.searchMemories.p99), `${(s.searchNodes.p50 / s.searchMemories.p50).toFixed(1)}×`, `${fmt(smHits / n)} entities returned / ${fmt(mementoHits / n)} memories matched per query (top 10 returned)`],
+          [size.toLocaleString('en-US'), 'search', fmt(s.searchNodes.p50), fmt(s.searchNodes.p99), fmt(s.searchMemories.p50), fmt(s.searchMemories.p99), `${(s.searchNodes.p50 / s.searchMemories.p50).toFixed(1)}×`, `${fmt(smHits / n)} entities returned (${fmt(smBytes / n / 1024)} KiB${smBytes / n > 10 * 2 ** 20 ? ', past the SDK client’s default 10 MiB limit' : ''}) / ${fmt(mementoHits / n)} memories matched per query (top 10 returned)`],
         );
       } finally {
         await sm.close();
+        // The seeded stores are shared between runs: leave them as they were.
+        for (const id of ids) await callTool(memento, 'delete_memory', { id }, user).catch(() => {});
       }
     }
 

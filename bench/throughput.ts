@@ -25,13 +25,14 @@ interface RunResult {
 }
 
 async function run(options: BenchOptions): Promise<BenchResult> {
-  const warmMs = options.quick ? 1000 : 2000;
-  const measureMs = options.quick ? 3000 : 8000;
+  const warmMs = options.quick ? 1000 : 1500;
+  const measureMs = options.quick ? 3000 : 6000;
   const children: Child[] = [];
   try {
     const collector = await startChild<{ url: string }>('collector.ts');
     children.push(collector);
     const variants = [
+      { name: 'floor', env: cleanEnv() },
       { name: 'untraced', env: cleanEnv() },
       { name: 'traced', env: cleanEnv({ OTEL_SDK_DISABLED: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url }) },
     ];
@@ -39,7 +40,10 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     for (const v of variants) {
       const dir = join(options.workDir, v.name);
       await mkdir(dir, { recursive: true });
-      const server = await startChild<{ url: string }>('memento-server.ts', { args: [dir], env: v.env });
+      const server =
+        v.name === 'floor'
+          ? await startChild<{ url: string }>('floor-server.ts', { args: ['http'] })
+          : await startChild<{ url: string }>('memento-server.ts', { args: [dir], env: v.env });
       children.push(server);
       servers.set(v.name, server);
     }
@@ -54,9 +58,10 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         const server = servers.get(v.name)!;
         progress(`throughput: ${c} session(s), ${v.name} server: warm-up ${warmMs} ms, then ${measureMs} ms`);
         await load.call('open', { url: server.ready.url, sessions: c, userPrefix: `tp${c}` });
-        await load.call('run', { mix: 'mixed', durationMs: warmMs });
+        const mix = v.name === 'floor' ? 'noop' : 'mixed';
+        await load.call('run', { mix, durationMs: warmMs });
         const s0 = await server.call<number>('cpu');
-        const r = await load.call<RunResult>('run', { mix: 'mixed', durationMs: measureMs });
+        const r = await load.call<RunResult>('run', { mix, durationMs: measureMs });
         const s1 = await server.call<number>('cpu');
         await load.call('close');
         const perSecond = r.ok / r.seconds;
@@ -65,7 +70,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         data[`${c}/${v.name}`] = { ...r, perSecond, serverBusy, clientBusy, serverCpuPerCallMs: (s1 - s0) / 1000 / r.ok };
         rows.push([
           String(c),
-          v.name,
+          v.name === 'floor' ? 'floor (SDK, no-op tool)' : `Memento, ${v.name}`,
           fmt(perSecond),
           String(r.errors),
           fmt(r.latency.p50),
@@ -75,6 +80,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
           pct(clientBusy, 2),
         ]);
         if (r.errors) progress(`throughput: errors: ${r.errorSamples.join(' | ')}`);
+        if (v.name === 'floor') continue;
         targets.push({
           what: `${c} session(s), ${v.name} server`,
           target: `≥ ${TARGET_CALLS_PER_SECOND.toLocaleString('en-US')} calls/s, 0 errors`,
@@ -87,6 +93,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       table(['sessions', 'server', 'calls / s', 'errors', 'p50 (ms)', 'p99 (ms)', 'server CPU / call (ms)', 'server CPU busy', 'load process CPU busy'], rows),
       '',
       `Each row: ${warmMs} ms warm-up, then ${measureMs} ms measured. Mix: store_memory, retrieve_memories (newest 20), search_memories (two-word query) in turn; each session is its own user. ` +
+        'The floor rows call the SDK server’s no-op tool (bench/procs/floor-server.ts) the same way: the most the SDK, HTTP and this load generator allow on this machine. ' +
         'CPU busy = CPU seconds per wall second of that process (100 % = one core); the two processes share the 2 cores with each other and with whatever else runs on the machine.',
     ].join('\n');
     return {

@@ -18,13 +18,16 @@ export interface StdioCommand {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** The SDK client refuses a message larger than this (its default is 10 MiB). */
+  maxBufferSize?: number;
+  stderr?: 'inherit' | 'ignore';
 }
 
 export type Target = { kind: 'http' | 'sse'; url: string } | { kind: 'stdio'; server: StdioCommand };
 
 export async function connect(target: Target, name = 'bench'): Promise<Client> {
   const client = new Client({ name, version: '1.0.0' });
-  if (target.kind === 'stdio') await client.connect(new StdioClientTransport({ ...target.server, stderr: 'inherit' }));
+  if (target.kind === 'stdio') await client.connect(new StdioClientTransport({ stderr: 'inherit', ...target.server }));
   else if (target.kind === 'sse') await client.connect(new SSEClientTransport(new URL(`${target.url}/sse`)));
   else await client.connect(new StreamableHTTPClientTransport(new URL(`${target.url}/mcp`)));
   // The SDK validates structured results against the output schemas it learned from tools/list,
@@ -63,10 +66,13 @@ export function floorStdio(env: NodeJS.ProcessEnv): StdioCommand {
 }
 
 /** The official @modelcontextprotocol/server-memory, as its README runs it (MEMORY_FILE_PATH). */
-export function serverMemoryStdio(file: string, env: NodeJS.ProcessEnv): StdioCommand {
+export function serverMemoryStdio(file: string, env: NodeJS.ProcessEnv, maxBufferSize?: number): StdioCommand {
   return {
     command: process.execPath,
     args: [join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js')],
     env: envRecord({ ...env, MEMORY_FILE_PATH: file }),
+    // Its only stderr output is a start-up banner.
+    stderr: 'ignore',
+    ...(maxBufferSize ? { maxBufferSize } : {}),
   };
 }

@@ -9,6 +9,7 @@
  *   steady  store_memory → get_memory → search_memories → delete_memory → retrieve_memories:
  *           every memory stored is deleted again, so the server's data does not grow and any
  *           growth in its memory is the server's own.
+ *   noop    the floor server's no-op tool: what the SDK and HTTP alone allow.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -49,7 +50,7 @@ function idOf(result: CallToolResult): string {
   return (result.structuredContent as { id: string }).id;
 }
 
-async function run(args: { mix: 'mixed' | 'steady'; durationMs?: number; calls?: number; eventEvery?: number }) {
+async function run(args: { mix: 'mixed' | 'steady' | 'noop'; durationMs?: number; calls?: number; eventEvery?: number }) {
   let ok = 0;
   let errors = 0;
   const errorSamples: string[] = [];
@@ -87,6 +88,10 @@ async function run(args: { mix: 'mixed' | 'steady'; durationMs?: number; calls?:
         const i = counter++;
         const m = memoryText(i, 31);
         const q = words[i % words.length]!;
+        if (args.mix === 'noop') {
+          await timed(() => callTool(client, 'noop', {}, user));
+          continue;
+        }
         if (args.mix === 'mixed') {
           const op = i % 3;
           if (op === 0) await timed(() => callTool(client, 'store_memory', { content: m.content, description: m.description, tags: m.tags }, user));
