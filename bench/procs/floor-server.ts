@@ -4,7 +4,8 @@
  * /sse + /messages), or on stdio. Whatever Memento takes beyond this on the same transport is
  * Memento's own cost: tools, schemas, storage, identity and tracing.
  *
- * argv: http | stdio
+ * argv: http | stdio [json]: with `json`, Streamable HTTP answers POSTs with plain JSON
+ * (enableJsonResponse), the mode Memento's server uses, instead of an SSE stream per POST.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -46,6 +47,7 @@ if (process.argv[2] === 'stdio') {
           if (!transport && isInitializeRequest(body)) {
             const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
               sessionIdGenerator: () => randomUUID(),
+              enableJsonResponse: process.argv[3] === 'json',
               onsessioninitialized: (sid) => void streamable.set(sid, t),
             });
             t.onclose = () => t.sessionId && streamable.delete(t.sessionId);
