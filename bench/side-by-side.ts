@@ -21,6 +21,7 @@ import { fmt, summarize, table, type Summary } from './lib/stats.ts';
 import type { Benchmark, BenchOptions, BenchResult, TargetCheck } from './lib/types.ts';
 
 const SM_MAX_MESSAGE = 512 * 1024 * 1024;
+const ALONE_SAMPLES = 100;
 const TARGET_SEARCH_P50: Record<number, number> = { 10_000: 3, 100_000: 20 };
 /** Store cost counts as flat while its p50 at the largest size is within this of the p50 at 0. */
 const FLAT_FACTOR = 1.5;
@@ -103,7 +104,19 @@ async function run(options: BenchOptions): Promise<BenchResult> {
           times.searchMemories.push(performance.now() - t);
           mementoHits += structured<{ total: number }>(found).total;
         }
+        // server-memory rewrites its whole file on every create (30 MB at 100k), and the page
+        // cache writeback that follows slows whatever touches the disk next, Memento's store
+        // included. Whether Memento's own store cost is flat is judged on a block of its own.
+        const alone: number[] = [];
+        for (let i = 0; i < ALONE_SAMPLES; i++) {
+          const m = memoryText(2_000_000 + created++);
+          const t = performance.now();
+          const stored = await callTool(memento, 'store_memory', { content: m.content, description: m.description, tags: m.tags }, user);
+          alone.push(performance.now() - t);
+          ids.push(structured<{ id: string }>(stored).id);
+        }
         const s = {
+          storeAlone: summarize(alone),
           create: summarize(times.create),
           store: summarize(times.store),
           searchNodes: summarize(times.searchNodes),
@@ -113,6 +126,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         data[size] = { held, mementoFirst, smFirst, ...s, smHitsPerSearch: smHits / n, smBytesPerSearch: smBytes / n, mementoMatchesPerSearch: mementoHits / n };
         rows.push(
           [size.toLocaleString('en-US'), 'create / store', fmt(s.create.p50), fmt(s.create.p99), fmt(s.store.p50), fmt(s.store.p99), `${(s.create.p50 / s.store.p50).toFixed(1)}×`, `${held.toLocaleString('en-US')} held; first call ${fmt(mementoFirst)} ms (Memento) / ${fmt(smFirst)} ms (server-memory)`],
+          [size.toLocaleString('en-US'), 'store, Memento alone', '', '', fmt(s.storeAlone.p50), fmt(s.storeAlone.p99), '', `${ALONE_SAMPLES} stores after the interleaved calls, with server-memory idle`],
           [size.toLocaleString('en-US'), 'search', fmt(s.searchNodes.p50), fmt(s.searchNodes.p99), fmt(s.searchMemories.p50), fmt(s.searchMemories.p99), `${(s.searchNodes.p50 / s.searchMemories.p50).toFixed(1)}×`, `${fmt(smHits / n)} entities returned (${fmt(smBytes / n / 1024)} KiB${smBytes / n > 10 * 2 ** 20 ? ', past the SDK client’s default 10 MiB limit' : ''}) / ${fmt(mementoHits / n)} memories matched per query (top 10 returned)`],
         );
       } finally {
@@ -147,13 +161,20 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     data.concurrent = survivors;
 
     const largest = sizes.at(-1)!;
-    const storeFlat = stats.get(`${largest}/store`)!.p50 / stats.get('0/store')!.p50;
+    const storeFlat = stats.get(`${largest}/storeAlone`)!.p50 / stats.get('0/storeAlone')!.p50;
+    const interleavedFlat = stats.get(`${largest}/store`)!.p50 / stats.get('0/store')!.p50;
     const targets: TargetCheck[] = [
       {
-        what: `store_memory p50 at ${largest.toLocaleString('en-US')} ÷ at 0 (flat)`,
+        what: `store_memory p50 at ${largest.toLocaleString('en-US')} ÷ at 0, Memento alone (flat)`,
         target: `≤ ${FLAT_FACTOR}×`,
-        measured: `${storeFlat.toFixed(2)}× (${fmt(stats.get('0/store')!.p50)} → ${fmt(stats.get(`${largest}/store`)!.p50)} ms)`,
+        measured: `${storeFlat.toFixed(2)}× (${fmt(stats.get('0/storeAlone')!.p50)} → ${fmt(stats.get(`${largest}/storeAlone`)!.p50)} ms)`,
         met: storeFlat <= FLAT_FACTOR,
+      },
+      {
+        what: `the same, interleaved with server-memory's creates`,
+        target: `≤ ${FLAT_FACTOR}×`,
+        measured: `${interleavedFlat.toFixed(2)}× (${fmt(stats.get('0/store')!.p50)} → ${fmt(stats.get(`${largest}/store`)!.p50)} ms)`,
+        met: interleavedFlat <= FLAT_FACTOR,
       },
       ...sizes
         .filter((s) => TARGET_SEARCH_P50[s] !== undefined)

@@ -54,7 +54,14 @@ interface Rig {
  */
 async function startRig(options: BenchOptions, label: string, callgrindOut?: (name: string) => string): Promise<Rig> {
   const children: Child[] = [];
-  const slow = callgrindOut ? { timeoutMs: 300_000 } : {};
+  // Under callgrind a turn takes ~100× longer, so whatever runs on a timer would run ~100×
+  // more often per turn than it does natively: batch exports are instead flushed explicitly at
+  // the edges of the measured window (runInstructions), and periodic metric export is left out
+  // (natively once a minute, i.e. once per thousands of turns). V8's own background threads
+  // (concurrent compilation, marking) make counts depend on timing; --single-threaded runs
+  // that work on the main thread, in a repeatable order.
+  const slow = callgrindOut ? { timeoutMs: 300_000, execArgv: ['--single-threaded'] } : {};
+  const timers = callgrindOut ? { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_METRIC_EXPORT_INTERVAL: '3600000' } : {};
   try {
     progress(`${label}: starting collector, simulator and two MCP servers (traced, untraced)`);
     const collector = await startChild<{ url: string }>('collector.ts');
@@ -65,6 +72,7 @@ async function startRig(options: BenchOptions, label: string, callgrindOut?: (na
       OTEL_SDK_DISABLED: 'false',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
       OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
+      ...timers,
     });
     const dataTraced = join(options.workDir, 'traced');
     const dataPlain = join(options.workDir, 'plain');
@@ -261,8 +269,8 @@ export const tracing: Benchmark = {
 async function runInstructions(options: BenchOptions): Promise<BenchResult> {
   if (!(await valgrindAvailable())) throw new Error('valgrind (Debian package valgrind) is needed for this benchmark');
   // V8 tiers code up by invocation counts, so warm-up is counted in turns, as natively.
-  const warmup = options.quick ? 10 : 60;
-  const turns = options.quick ? 10 : 40;
+  const warmup = options.quick ? 10 : 100;
+  const turns = options.quick ? 10 : 150;
   const out = (name: string) => join(options.workDir, `callgrind-${name}.%p`);
   const rig = await startRig(options, 'tracing-instructions', out);
   try {
@@ -274,8 +282,13 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
     for (const pair of [['off', 'memento'], ['peer', 'memento-file']] as Mode[][]) {
       progress(`tracing-instructions: ${turns} turns each for ${pair.join(' and ')}`);
       const entries = pair.map((m) => ({ mode: m, ...rig.workers.get(m)! }));
+      // Each window holds its own turns' export and nothing older: flushed before it opens
+      // and again before it closes.
+      const flush = () => Promise.all(entries.flatMap((e) => [e.child.call('flush'), e.server.call('flush')]));
+      await flush();
       await Promise.all(entries.flatMap((e) => [dumpInstructions(e.child.pid, out(`client-${e.mode}`)), dumpInstructions(e.server.pid, outOf(e.server))]));
       const results = await Promise.all(entries.map((e) => e.child.call<{ failures: number }>('turns', { n: turns })));
+      await flush();
       for (const [i, e] of entries.entries()) {
         const [client, server] = await Promise.all([dumpInstructions(e.child.pid, out(`client-${e.mode}`)), dumpInstructions(e.server.pid, outOf(e.server))]);
         counts.set(e.mode, { client: client / turns, server: server / turns, failures: results[i]!.failures });
@@ -313,8 +326,9 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
       title: 'Tracing overhead in instructions (callgrind)',
       method:
         'The tracing benchmark’s four clients and two MCP servers, each run under `valgrind --tool=callgrind`, simulator and collector native. ' +
-        `After ${warmup} warm-up turns per client, \`callgrind_control --dump\` brackets ${turns} measured turns in each client and in the server that served it; ` +
-        'instruction counts are repeatable to a fraction of a per cent whatever else the machine is doing, so these differences are not noise. ' +
+        `After ${warmup} warm-up turns per client, \`callgrind_control --dump\` brackets ${turns} measured turns in each client and in the server that served it, span export flushed at both edges; ` +
+        'V8 runs `--single-threaded` and timer-driven exports are left to those flushes, so the counts do not depend on how slowly valgrind runs or on what else the machine is doing. ' +
+        'Experimental: a major GC or a tier-up that falls inside a window moves a process’s count by millions of instructions, and short windows have been seen to differ by 2× between runs; no verdict is drawn from it. ' +
         (msPerInstruction
           ? `Milliseconds are the instructions at the rate the untraced client ran natively in the \`tracing\` benchmark of this same run (${fmt(timing!.untracedCpuMsPerTurn!)} ms per turn).`
           : 'Run together with `tracing` to have them converted to milliseconds.'),
@@ -324,9 +338,11 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
         `Memento ÷ peer, client instructions added: ${ratio(mementoClient / (p.client - off.client))}. Turns with an error or without exactly one tool call: ${failures}.`,
       ].join('\n'),
       targets: [
-        { what: "Memento's whole turn, client CPU (instructions → ms)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(clientMs)} ms (${M(mementoClient)} M instructions)`, met: Number.isFinite(clientMs) ? clientMs <= TARGET_CLIENT_CPU_MS : undefined },
-        { what: "Memento's whole turn, client + server (instructions → ms)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(wholeMs)} ms (${M(mementoWhole)} M instructions)`, met: Number.isFinite(wholeMs) ? wholeMs <= TARGET_CLIENT_CPU_MS : undefined },
-        { what: `share of a ${REAL_TURN_MS} ms turn (instructions → ms)`, target: '< 0.1 %', measured: pct(wholeMs / REAL_TURN_MS), met: Number.isFinite(wholeMs) ? wholeMs / REAL_TURN_MS < TARGET_SHARE : undefined },
+        // No verdicts: two runs of 10-turn windows gave the untraced client 43.7 and 20.5 M
+        // instructions per turn (a major GC or a tier-up inside a window is millions of
+        // instructions), so these counts are reported, not yet trusted over the timing above.
+        { what: "Memento's whole turn, client (instructions → ms; experimental)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(clientMs)} ms (${M(mementoClient)} M instructions)`, met: undefined },
+        { what: "Memento's whole turn, client + server (instructions → ms; experimental)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(wholeMs)} ms (${M(mementoWhole)} M instructions)`, met: undefined },
       ],
       data: { warmup, turns, counts: Object.fromEntries(counts), msPerInstruction },
     };
