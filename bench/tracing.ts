@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { dumpInstructions, valgrindAvailable } from './lib/callgrind.ts';
 import { cleanEnv, startChild, type Child } from './lib/child.ts';
 import { progress } from './lib/progress.ts';
-import { fmt, median, pct, ratio, table, verdict } from './lib/stats.ts';
+import { fmt, median, medianCI, pct, ratio, table, withCI } from './lib/stats.ts';
 import type { Benchmark, BenchOptions, BenchResult } from './lib/types.ts';
 
 /** The prototype's latency per Azure call, and so the length of a real two-call turn. */
@@ -161,8 +161,9 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const counts = await collector.call<{ spans: Record<string, number>; requests: number; bytes: number }>('counts');
 
     const per = (mode: Mode, f: (r: Round) => number) => median(results.get(mode)!.map(f));
-    const within = (mode: Mode, f: (r: Round, base: Round) => number) =>
-      median(results.get(mode)!.map((r, i) => f(r, results.get('off')![i]!)));
+    const diffs = (mode: Mode, f: (r: Round, base: Round) => number) => results.get(mode)!.map((r, i) => f(r, results.get('off')![i]!));
+    const within = (mode: Mode, f: (r: Round, base: Round) => number) => median(diffs(mode, f));
+    const ci = (mode: Mode, f: (r: Round, base: Round) => number) => medianCI(diffs(mode, f));
     const cpuMs = (r: Round) => r.cpuUs / r.n / 1000;
     const serverMs = (r: Round) => r.serverCpuUs / r.n / 1000;
     const wallMs = (r: Round) => r.wallMs / r.n;
@@ -198,6 +199,9 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       ];
     });
 
+    const clientDelta = (r: Round, b: Round) => cpuMs(r) - cpuMs(b);
+    const serverDelta = (r: Round, b: Round) => serverMs(r) - serverMs(b);
+    const wholeDelta = (r: Round, b: Round) => clientDelta(r, b) + serverDelta(r, b);
     const mementoClient = within('memento', (r, b) => cpuMs(r) - cpuMs(b));
     const mementoServer = within('memento', (r, b) => serverMs(r) - serverMs(b));
     const mementoWhole = within('memento', (r, b) => cpuMs(r) - cpuMs(b) + serverMs(r) - serverMs(b));
@@ -214,11 +218,11 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       table(
         ['figure (same run, medians of per-round differences)', 'value'],
         [
-          ['Memento: client CPU added per turn', `${fmt(mementoClient)} ms`],
-          ['Memento: server CPU added per turn (MCP server span, HTTP server span)', `${fmt(mementoServer)} ms`],
-          ['Memento: whole turn, client + server', `${fmt(mementoWhole)} ms`],
-          ['Memento with the trace file on: client CPU added per turn', `${fmt(fileClient)} ms`],
-          ['peer: client CPU added per turn', `${fmt(peerClient)} ms`],
+          ['Memento: client CPU added per turn', withCI(ci('memento', clientDelta))],
+          ['Memento: server CPU added per turn (MCP server span, HTTP server span, storage span)', withCI(ci('memento', serverDelta))],
+          ['Memento: whole turn, client + server', withCI(ci('memento', wholeDelta))],
+          ['Memento with the trace file on: client CPU added per turn', withCI(ci('memento-file', clientDelta))],
+          ['peer: client CPU added per turn', withCI(ci('peer', clientDelta))],
           ['peer: client CPU added per chat call', `${fmt(peerClient / chatCallsPerTurn)} ms`],
           ['Memento ÷ peer (client CPU added)', ratio(mementoClient / peerClient)],
           [`Memento's whole turn as a share of a ${REAL_TURN_MS} ms turn (2 × ${AZURE_CALL_MS} ms Azure calls)`, pct(mementoWhole / REAL_TURN_MS)],
@@ -227,7 +231,8 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         ],
       ),
       '',
-      `Rounds: ${rounds} × ${perRound} turns per variant after ${warmup} warm-up turns; spans counted at the collector over ${countTurns} further turns per variant, after a flush. ` +
+      'Each difference is the median over rounds of (variant − untraced) in the same round; the interval is the distribution-free 95 % interval of that median. The per-round CPU figures themselves swing by ±50 % on this shared machine, so a difference of a few tenths of a millisecond is only as certain as its interval says. ' +
+        `Rounds: ${rounds} × ${perRound} turns per variant after ${warmup} warm-up turns; spans counted at the collector over ${countTurns} further turns per variant, after a flush. ` +
         `The server CPU column is the MCP server process serving that variant: the traced one for both Memento variants, the untraced one for the others (the peer instruments only the client).`,
     ].join('\n');
 
@@ -240,10 +245,10 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         'Tracing exports real OTLP/JSON to a receiver process (bench/procs/collector.ts). Variants take turns in rotating order each round.',
       body,
       targets: [
-        { what: "Memento's whole turn, client CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(mementoClient)} ms`, met: mementoClient <= TARGET_CLIENT_CPU_MS },
-        { what: "Memento's whole turn, client + server CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(mementoWhole)} ms`, met: mementoWhole <= TARGET_CLIENT_CPU_MS },
+        { what: "Memento's whole turn, client CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: withCI(ci('memento', clientDelta)), met: mementoClient <= TARGET_CLIENT_CPU_MS },
+        { what: "Memento's whole turn, client + server CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: withCI(ci('memento', wholeDelta)), met: mementoWhole <= TARGET_CLIENT_CPU_MS },
         { what: `share of a ${REAL_TURN_MS} ms turn`, target: '< 0.1 %', measured: pct(mementoWhole / REAL_TURN_MS), met: mementoWhole / REAL_TURN_MS < TARGET_SHARE },
-        { what: 'peer (for reference), client CPU per turn', target: '≈ 0.54 ms measured earlier', measured: `${fmt(peerClient)} ms`, met: undefined },
+        { what: 'peer (for reference), client CPU per turn', target: '≈ 0.54 ms measured earlier', measured: withCI(ci('peer', clientDelta)), met: undefined },
         { what: 'turns failed', target: '0', measured: String(failures), met: failures === 0 },
       ],
       data: { rounds, perRound, warmup, results: Object.fromEntries(results), counts, countTurns, untracedCpuMsPerTurn: per('off', cpuMs) },

@@ -73,3 +73,22 @@ export function table(header: string[], rows: (string | number)[][]): string {
 export function verdict(met: boolean | undefined): string {
   return met === undefined ? '–' : met ? 'met' : '**missed**';
 }
+
+/**
+ * The median with a distribution-free 95 % confidence interval (order statistics around n/2,
+ * ±1.96·√n/2 ranks): on a noisy machine a difference is only worth quoting with its interval.
+ */
+export function medianCI(values: readonly number[]): { median: number; low: number; high: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) return { median: NaN, low: NaN, high: NaN };
+  const half = 0.98 * Math.sqrt(n);
+  const low = sorted[Math.max(0, Math.floor(n / 2 - half) - 1)]!;
+  const high = sorted[Math.min(n - 1, Math.ceil(n / 2 + half) - 1)]!;
+  return { median: median(sorted), low, high };
+}
+
+/** `0.53 ms (0.31 … 0.80)`. */
+export function withCI(ci: { median: number; low: number; high: number }, unit = ' ms'): string {
+  return `${fmt(ci.median)}${unit} (95 % CI ${fmt(ci.low)} … ${fmt(ci.high)})`;
+}
