@@ -118,8 +118,8 @@ async function run(options: BenchOptions): Promise<BenchResult> {
   // Many short rounds: a difference taken between neighbouring rounds a second apart sees
   // the same machine, and the median of many such differences shrugs off the rounds that
   // another engineer's test run landed on.
-  const rounds = options.quick ? 8 : 40;
-  const perRound = options.quick ? 20 : 25;
+  const rounds = options.quick ? 6 : 40;
+  const perRound = options.quick ? 15 : 15;
   const warmup = options.quick ? 30 : 80;
   const rig = await startRig(options, 'tracing');
   const { children, collector, tracedServer, workers } = rig;
@@ -127,19 +127,44 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     progress(`tracing: warming up (${warmup} turns per variant)`);
     for (const mode of MODES) await workers.get(mode)!.child.call('turns', { n: warmup });
 
+    // Every traced round sits between two untraced rounds (off X off Y off Z off …) and is
+    // compared with their mean: load from the rest of the machine comes in bursts of seconds,
+    // and a baseline taken on both sides of a round a few hundred milliseconds long cancels
+    // most of it, drift included.
+    const traced = MODES.filter((m) => m !== 'off');
     const results = new Map<Mode, Round[]>(MODES.map((m) => [m, []]));
+    const baselines = new Map<Mode, Round[]>(traced.map((m) => [m, []]));
+    const measure = async (mode: Mode): Promise<Round> => {
+      const { child, server } = workers.get(mode)!;
+      const s0 = await server.call<number>('cpu');
+      const round = await child.call<Omit<Round, 'serverCpuUs'>>('turns', { n: perRound });
+      const s1 = await server.call<number>('cpu');
+      const measured = { ...round, serverCpuUs: s1 - s0 };
+      results.get(mode)!.push(measured);
+      return measured;
+    };
+    const mean = (a: Round, b: Round): Round => ({
+      n: a.n,
+      cpuUs: (a.cpuUs + b.cpuUs) / 2,
+      wallMs: (a.wallMs + b.wallMs) / 2,
+      serverCpuUs: (a.serverCpuUs + b.serverCpuUs) / 2,
+      failures: 0,
+      toolCalls: 0,
+      chatCalls: 0,
+    });
+    let before = await measure('off');
     for (let r = 0; r < rounds; r++) {
-      const order = MODES.map((_, i) => MODES[(i + r) % MODES.length]!);
-      for (const mode of order) {
-        const { child, server } = workers.get(mode)!;
-        const s0 = await server.call<number>('cpu');
-        const round = await child.call<Omit<Round, 'serverCpuUs'>>('turns', { n: perRound });
-        const s1 = await server.call<number>('cpu');
-        results.get(mode)!.push({ ...round, serverCpuUs: s1 - s0 });
+      // Rotate which traced variant comes first in each cycle.
+      for (let k = 0; k < traced.length; k++) {
+        const mode = traced[(k + r) % traced.length]!;
+        await measure(mode);
+        const after = await measure('off');
+        baselines.get(mode)!.push(mean(before, after));
+        before = after;
       }
       if ((r + 1) % Math.max(1, Math.floor(rounds / 5)) === 0 || r === rounds - 1) {
         const line = MODES.map((m) => `${m} ${fmt(median(results.get(m)!.map((x) => x.cpuUs / x.n / 1000)))} ms`).join(', ');
-        progress(`tracing: round ${r + 1}/${rounds}: median client CPU per turn so far: ${line}`);
+        progress(`tracing: cycle ${r + 1}/${rounds}: median client CPU per turn so far: ${line}`);
       }
     }
 
@@ -161,7 +186,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const counts = await collector.call<{ spans: Record<string, number>; requests: number; bytes: number }>('counts');
 
     const per = (mode: Mode, f: (r: Round) => number) => median(results.get(mode)!.map(f));
-    const diffs = (mode: Mode, f: (r: Round, base: Round) => number) => results.get(mode)!.map((r, i) => f(r, results.get('off')![i]!));
+    const diffs = (mode: Mode, f: (r: Round, base: Round) => number) => results.get(mode)!.map((r, i) => f(r, baselines.get(mode)![i]!));
     const within = (mode: Mode, f: (r: Round, base: Round) => number) => median(diffs(mode, f));
     const ci = (mode: Mode, f: (r: Round, base: Round) => number) => medianCI(diffs(mode, f));
     const cpuMs = (r: Round) => r.cpuUs / r.n / 1000;
@@ -231,8 +256,8 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         ],
       ),
       '',
-      'Each difference is the median over rounds of (variant − untraced) in the same round; the interval is the distribution-free 95 % interval of that median. The per-round CPU figures themselves swing by ±50 % on this shared machine, so a difference of a few tenths of a millisecond is only as certain as its interval says. ' +
-        `Rounds: ${rounds} × ${perRound} turns per variant after ${warmup} warm-up turns; spans counted at the collector over ${countTurns} further turns per variant, after a flush. ` +
+      'Each traced round runs between two untraced rounds and is compared with their mean; a difference is the median of those comparisons, with the distribution-free 95 % interval of that median. The per-round CPU figures themselves swing by ±50 % on this shared machine, so a difference of a few tenths of a millisecond is only as certain as its interval says. ' +
+        `Rounds: ${rounds} cycles of (off, traced variant) × 3, ${perRound} turns per round, after ${warmup} warm-up turns; spans counted at the collector over ${countTurns} further turns per variant, after a flush. ` +
         `The server CPU column is the MCP server process serving that variant: the traced one for both Memento variants, the untraced one for the others (the peer instruments only the client).`,
     ].join('\n');
 
@@ -242,7 +267,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         'Four warm client processes run the same turn loop (even turns store a memory, odd turns search; intent call, one tool call, summarizing call, streamed as the client does by default) ' +
         'against the simulator at zero latency (its own process) and a Memento MCP server over Streamable HTTP (its own process; a traced and an untraced one). ' +
         'CPU is `process.cpuUsage()` of the client process over a whole round, divided by its turns; the server column is the same for the server process. ' +
-        'Tracing exports real OTLP/JSON to a receiver process (bench/procs/collector.ts). Variants take turns in rotating order each round.',
+        'Tracing exports real OTLP/JSON to a receiver process (bench/procs/collector.ts). Every traced round is bracketed by two untraced rounds of the untraced client.',
       body,
       targets: [
         { what: "Memento's whole turn, client CPU", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: withCI(ci('memento', clientDelta)), met: mementoClient <= TARGET_CLIENT_CPU_MS },
