@@ -80,6 +80,32 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const afterIdle = await sample();
     const sessionsAfter = await server.call<number>('sessions');
 
+    // The same load on the SDK's own server, in its default mode (an SSE stream per POST) and
+    // in the JSON-response mode Memento uses: whether a growth is Memento's or the SDK's.
+    const floorCalls = options.quick ? 6000 : 12_000;
+    const floorRows: string[][] = [];
+    const floorData: Record<string, unknown> = {};
+    for (const mode of ['sse', 'json']) {
+      progress(`memory: floor server, ${mode === 'json' ? 'JSON responses' : 'SSE stream per POST'}, ${floorCalls.toLocaleString('en-US')} calls`);
+      const floor = await startChild<{ url: string }>('floor-server.ts', { args: ['http', mode], execArgv: ['--expose-gc'] });
+      children.push(floor);
+      await load.call('open', { url: floor.ready.url, sessions: 8, userPrefix: 'floor' });
+      await load.call('run', { mix: 'noop', calls: 1000 });
+      const heap0 = (await floor.call<Mem>('memory', { gc: true })).heapUsed;
+      const r = await load.call<{ ok: number; errors: number; latency: { p50: number } }>('run', { mix: 'noop', calls: floorCalls });
+      const heap1 = (await floor.call<Mem>('memory', { gc: true })).heapUsed;
+      await load.call('close');
+      await floor.stop();
+      floorData[mode] = { heap0, heap1, perCall: (heap1 - heap0) / r.ok, p50: r.latency.p50, errors: r.errors };
+      floorRows.push([
+        mode === 'json' ? 'JSON response per POST (`enableJsonResponse: true`, as Memento)' : 'SSE stream per POST (SDK default)',
+        mib(heap0),
+        mib(heap1),
+        fmt((heap1 - heap0) / r.ok),
+        fmt(r.latency.p50),
+      ]);
+    }
+
     const measured = samples.filter((s) => s.calls >= 2 * every);
     const heapSlope = slope(measured.map((s) => [s.calls, s.heapUsed]));
     const rssSlope = slope(measured.map((s) => [s.calls, s.rss]));
@@ -106,6 +132,10 @@ async function run(options: BenchOptions): Promise<BenchResult> {
           [`after closing them (server holds ${sessionsAfter})`, `RSS ${mib(afterIdle.rss)}, heap ${mib(afterIdle.heapUsed)}`],
         ],
       ),
+      '',
+      `The SDK's own server (bench/procs/floor-server.ts, no-op tool) under the same 8-session load, ${floorCalls.toLocaleString('en-US')} calls after 1,000 warm-up calls:`,
+      '',
+      table(['floor server answering', 'heap after GC, before', 'after', 'bytes per call', 'call p50 (ms)'], floorRows),
     ].join('\n');
     return {
       title: 'Memory over 100k calls and with idle sessions',
@@ -120,7 +150,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         { what: `RSS after ${calls.toLocaleString('en-US')} calls`, target: 'reported', measured: mib(samples.at(-1)!.rss), met: undefined },
         { what: `RSS with ${idleSessions.toLocaleString('en-US')} idle sessions`, target: 'reported', measured: `${mib(withIdle.rss)} (${fmt(perSessionRss / 1024)} KiB each)`, met: undefined },
       ],
-      data: { samples, result, afterLoad, withIdle, afterIdle, sessionsHeld, sessionsAfter, heapSlope, rssSlope },
+      data: { samples, result, afterLoad, withIdle, afterIdle, sessionsHeld, sessionsAfter, heapSlope, rssSlope, floor: floorData },
     };
   } finally {
     await Promise.all(children.map((c) => c.stop()));

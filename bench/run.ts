@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   tracing: async () => (await import('./tracing.ts')).tracing,
   'tracing-instructions': async () => (await import('./tracing.ts')).tracingInstructions,
   'mcp-latency': async () => (await import('./mcp-latency.ts')).mcpLatency,
+  'store-fs': async () => (await import('./store-fs.ts')).storeFs,
   'side-by-side': async () => (await import('./side-by-side.ts')).sideBySide,
   throughput: async () => (await import('./throughput.ts')).throughput,
   scale: async () => (await import('./scale.ts')).scale,
