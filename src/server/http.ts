@@ -17,6 +17,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { releaseJsonResponseStreams } from './sdk-fixes.ts';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { log } from '../log.ts';
@@ -315,6 +316,7 @@ export class McpHttpApp {
         this.busy(session, res);
       },
     });
+    releaseJsonResponseStreams(transport);
     server.server.onclose = () => {
       if (transport.sessionId && this.sessions.get(transport.sessionId)?.server === server) {
         this.sessions.delete(transport.sessionId);
