@@ -104,18 +104,17 @@ export class Agent {
     const counts = { chatCalls: 0, toolCalls: 0, toolRounds: 0 };
     const tools: ToolOutcome[] = [];
     // Called after the root span has ended, so the recorder holds the whole client side.
+    // The split is worked out when first read (the terminal shows it; a caller that does not
+    // look does not pay for it), from the turn's spans while the recorder still has them.
     const result = (partial: Partial<TurnResult>): TurnResult => {
       const end = performance.now();
-      return {
-        ok: false,
-        answer: '',
-        traceId: turn.traceId,
-        durationMs: end - started,
-        phases: measuredSplit(turn.traceId) ?? splitTime(started, end, intervals),
-        ...counts,
-        tools,
-        ...partial,
-      };
+      const out = { ok: false, answer: '', traceId: turn.traceId, durationMs: end - started, ...counts, tools, ...partial } as TurnResult;
+      let phases: TimeSplit | undefined;
+      Object.defineProperty(out, 'phases', {
+        enumerable: true,
+        get: () => (phases ??= measuredSplit(turn.traceId) ?? splitTime(started, end, intervals)),
+      });
+      return out;
     };
 
     try {

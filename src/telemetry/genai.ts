@@ -17,6 +17,7 @@ import {
   type Attributes,
   type Context,
   type Span,
+  type Tracer,
 } from '@opentelemetry/api';
 import { captureContent } from '../config.ts';
 import { instruments } from './instruments.ts';
@@ -52,7 +53,10 @@ import {
 } from './semconv.ts';
 import { VERSION } from '../version.ts';
 
-const tracer = () => trace.getTracer('memento-agent', VERSION);
+// One tracer per module: before the SDK registers this is the API's proxy, which finds the
+// SDK's tracer on first use.
+let cachedTracer: Tracer | undefined;
+const tracer = (): Tracer => (cachedTracer ??= trace.getTracer('memento-agent', VERSION));
 
 /** Where the model lives: what every chat span and metric says about the provider. */
 export interface ModelTarget {
@@ -226,24 +230,50 @@ export class ChatSpan {
   }
 
   private record(errorType: string | undefined, outcome?: ChatOutcome): void {
-    const base: Attributes = {
-      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
-      [ATTR_GEN_AI_PROVIDER_NAME]: this.target.provider,
-      [ATTR_GEN_AI_REQUEST_MODEL]: this.target.model,
-      [ATTR_SERVER_ADDRESS]: this.target.address,
-      [ATTR_SERVER_PORT]: this.target.port,
-    };
-    if (outcome?.responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
+    const sets = metricSets(this.target, outcome?.responseModel);
     const { genAiOperationDuration, genAiTokenUsage } = instruments();
     genAiOperationDuration.record(
       (performance.now() - this.started) / 1000,
-      errorType ? { ...base, [ATTR_ERROR_TYPE]: errorType } : base,
+      errorType ? { ...sets.base, [ATTR_ERROR_TYPE]: errorType } : sets.base,
     );
-    if (outcome?.inputTokens !== undefined) {
-      genAiTokenUsage.record(outcome.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
-    }
-    if (outcome?.outputTokens !== undefined) {
-      genAiTokenUsage.record(outcome.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
-    }
+    if (outcome?.inputTokens !== undefined) genAiTokenUsage.record(outcome.inputTokens, sets.input);
+    if (outcome?.outputTokens !== undefined) genAiTokenUsage.record(outcome.outputTokens, sets.output);
   }
+}
+
+interface MetricSets {
+  base: Attributes;
+  input: Attributes;
+  output: Attributes;
+}
+
+// A client talks to one model endpoint, which answers with one model name: the metric
+// attribute sets are built once instead of three fresh objects per call.
+const metricSetCache = new WeakMap<ModelTarget, Map<string, MetricSets>>();
+
+function metricSets(target: ModelTarget, responseModel: string | undefined): MetricSets {
+  let byModel = metricSetCache.get(target);
+  if (!byModel) {
+    byModel = new Map();
+    metricSetCache.set(target, byModel);
+  }
+  const key = responseModel ?? '';
+  let sets = byModel.get(key);
+  if (!sets) {
+    const base: Attributes = {
+      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
+      [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
+      [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
+      [ATTR_SERVER_ADDRESS]: target.address,
+      [ATTR_SERVER_PORT]: target.port,
+    };
+    if (responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
+    sets = {
+      base,
+      input: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT },
+      output: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT },
+    };
+    byModel.set(key, sets);
+  }
+  return sets;
 }

@@ -27,6 +27,7 @@ import {
   type Context,
   type Link,
   type Span,
+  type Tracer,
 } from '@opentelemetry/api';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
@@ -84,7 +85,10 @@ type Message = JSONRPCMessage & {
   error?: { code: number; message: string };
 };
 
-const tracer = () => trace.getTracer('memento-mcp', VERSION);
+// One tracer per module: before the SDK registers this is the API's proxy, which finds the
+// SDK's tracer on first use.
+let cachedTracer: Tracer | undefined;
+const tracer = (): Tracer => (cachedTracer ??= trace.getTracer('memento-mcp', VERSION));
 
 /** The tool (or prompt) a request is about: the low-cardinality target of its span name. */
 function targetOf(msg: Message): string | undefined {
@@ -168,7 +172,7 @@ class InstrumentedTransport implements Transport {
       this.cancelled(msg);
     }
     if (this.side === 'server' && msg.method === undefined && msg.id !== undefined) {
-      this.respond(msg);
+      this.answered(msg);
     }
     return this.inner.send(message, options);
   }
@@ -224,7 +228,7 @@ class InstrumentedTransport implements Transport {
 
   private receive(msg: Message, extra?: MessageExtraInfo): void {
     if (this.side === 'client') {
-      if (msg.method === undefined && msg.id !== undefined) this.complete(msg);
+      if (msg.method === undefined && msg.id !== undefined) this.answered(msg);
       this.onmessage?.(msg, extra);
       return;
     }
@@ -256,16 +260,14 @@ class InstrumentedTransport implements Transport {
     return trace.setSpan(parent, span);
   }
 
-  /** Client side: the response to one of our requests arrived. */
-  private complete(msg: Message): void {
+  /** Client side: the response to one of our requests arrived. Server side: we answer one. */
+  private answered(msg: Message): void {
     if (typeof msg.result?.protocolVersion === 'string') this.protocolVersion = msg.result.protocolVersion;
-    this.finish(msg.id as string | number, outcomeOf(msg, this.capture));
-  }
-
-  /** Server side: we are answering a request. */
-  private respond(msg: Message): void {
-    if (typeof msg.result?.protocolVersion === 'string') this.protocolVersion = msg.result.protocolVersion;
-    this.finish(msg.id as string | number, outcomeOf(msg, this.capture));
+    const entry = this.pending.get(msg.id as string | number);
+    if (!entry) return;
+    // The size costs a serialization of the result: only for tool results, only when recorded.
+    const measure = entry.method === 'tools/call' && entry.span.isRecording();
+    this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure));
   }
 
   private finish(id: string | number, outcome: Outcome): void {
@@ -315,12 +317,13 @@ interface Outcome {
   attributes?: Attributes;
 }
 
-function outcomeOf(msg: Message, capture: boolean): Outcome {
+function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
   if (msg.error) {
     const code = String(msg.error.code);
     return { errorType: code, message: msg.error.message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
   }
-  const attributes: Attributes = { [ATTR_MEMENTO_RESULT_SIZE]: jsonSize(msg.result) };
+  const attributes: Attributes = {};
+  if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = jsonSize(msg.result);
   if (capture) attributes[ATTR_GEN_AI_TOOL_CALL_RESULT] = JSON.stringify(msg.result ?? null);
   if (msg.result?.isError === true) {
     // The server's own refusal or failure text, cut short: it says why, in the server's

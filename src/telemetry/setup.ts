@@ -10,7 +10,7 @@
  * last turns for the terminal summary and `/trace`.
  */
 import { createRequire } from 'node:module';
-import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { createNoopMeter, diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
@@ -213,6 +213,11 @@ function start(role: Role, options: StartOptions): Telemetry {
     instrumentations,
   });
   sdk.start();
+  // The HTTP instrumentations' own request-duration histograms would repeat, per request,
+  // what the GenAI and MCP duration metrics and the collector's span metrics already say,
+  // at a cost on every request; their spans are what Memento wants from them.
+  const noMeter = { getMeter: () => createNoopMeter() };
+  for (const instrumentation of instrumentations) instrumentation.setMeterProvider(noMeter);
 
   if (role === 'server') {
     // instrumentation-http patches the CommonJS `http` module when it is first required;
