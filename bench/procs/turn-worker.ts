@@ -66,18 +66,26 @@ if (mode === 'peer') {
 
 const { Session } = await import('../../src/client/session.ts');
 const { cpuMicros, processHandlers, serveParent } = await import('../lib/child.ts');
-const { memoryText, queries } = await import('../lib/corpus.ts');
 
 const session = await Session.open();
 const user = `bench-${mode}`;
-const searches = queries(64, 11);
 let turnNumber = 0;
 
-/** Even turns store a memory, odd turns search: each turn is intent → one tool call → summary. */
+/*
+ * Even turns store a memory, odd turns search; each turn is intent → one tool call → summary.
+ * Every turn must cost the same however many turns ran before — the untraced client runs more
+ * rounds than the others — so stored notes use words no search asks for, and every search
+ * finds the same few notes stored at start-up.
+ */
+const SEARCHED = 'offsite';
+const FOUND = 5;
 function nextMessage(): string {
   const i = turnNumber++;
-  if (i % 2 === 0) return `store this: ${memoryText(i, 17).content}`;
-  return `what do I have about ${searches[(i >> 1) % searches.length]}`;
+  if (i < 2 * FOUND) {
+    return i % 2 === 0 ? `store this: ${SEARCHED} planning, item ${i}: agenda, venue and travel` : `store this: routine log entry ${i}`;
+  }
+  if (i % 2 === 0) return `store this: routine log entry ${i}, ${(i * 2654435761 >>> 0).toString(36)}`;
+  return `what do I have about ${SEARCHED}`;
 }
 
 async function turns(args: { n: number }) {
