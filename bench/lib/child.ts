@@ -37,21 +37,9 @@ export interface Child<R = unknown> {
 
 /**
  * A clean environment: nothing from the developer's shell (OTEL_*, AZURE_*, MEMENTO_*) leaks
- * into a measurement, and logs stay quiet.
+ * into a measurement, and logs stay quiet. The tests' own recipe for a child `memento`.
  */
-export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TERM']) if (process.env[key] !== undefined) env[key] = process.env[key];
-  Object.assign(env, {
-    OTEL_SDK_DISABLED: 'true',
-    MEMENTO_LOG_LEVEL: 'warn',
-    MEMENTO_TRACE_FILE: 'off',
-    NO_COLOR: '1',
-    ...extra,
-  });
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  return env;
-}
+export { baseEnv as cleanEnv } from '../../test/helpers/memento.ts';
 
 export interface StartOptions {
   args?: string[];
