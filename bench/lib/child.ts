@@ -39,7 +39,9 @@ export interface Child<R = unknown> {
  * A clean environment: nothing from the developer's shell (OTEL_*, AZURE_*, MEMENTO_*) leaks
  * into a measurement, and logs stay quiet. The tests' own recipe for a child `memento`.
  */
-export { baseEnv as cleanEnv } from '../../test/helpers/memento.ts';
+import { baseEnv as cleanEnv } from '../../test/helpers/memento.ts';
+
+export { cleanEnv };
 
 export interface StartOptions {
   args?: string[];
