@@ -46,25 +46,30 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** Runs `memento ARGS…` to completion. */
-export function runMemento(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const started = performance.now();
+/** Spawns `memento ARGS…` with all three streams piped and its output collected as it comes. */
+function spawnCaptured(args: string[], options: RunOptions) {
   const child = spawn(MEMENTO_BIN, args, {
     cwd: options.cwd ?? ROOT,
     env: baseEnv(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output.stderr += d));
+  return { child, output };
+}
+
+/** Runs `memento ARGS…` to completion. */
+export function runMemento(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const started = performance.now();
+  const { child, output } = spawnCaptured(args, options);
   child.stdin.end(options.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 45_000);
   return new Promise((resolvePromise, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr, durationMs: performance.now() - started });
+      resolvePromise({ code, signal, stdout: output.stdout, stderr: output.stderr, durationMs: performance.now() - started });
     });
   });
 }
@@ -141,35 +146,27 @@ export interface Interactive {
 
 /** Starts `memento ARGS…` with stdin kept open, for driving the REPL line by line. */
 export function startInteractive(args: string[], options: RunOptions = {}): Interactive {
-  const child = spawn(MEMENTO_BIN, args, {
-    cwd: options.cwd ?? ROOT,
-    env: baseEnv(options.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const { child, output } = spawnCaptured(args, options);
   const exited = new Promise<number | null>((resolvePromise) => child.on('close', (code) => resolvePromise(code)));
   return {
     child,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: () => output.stdout,
+    stderr: () => output.stderr,
     send: (line) => {
-      child.stdin!.write(`${line}\n`);
+      child.stdin.write(`${line}\n`);
     },
     waitFor: async (pattern, { since = 0, timeoutMs = 30_000 } = {}) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const m = pattern.exec(out.slice(since));
+        const m = pattern.exec(output.stdout.slice(since));
         if (m) return m;
-        if (child.exitCode !== null) throw new Error(`memento exited (${child.exitCode}) before ${pattern}:\n${out}\n${err}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; stdout:\n${out}\nstderr:\n${err}`);
+        if (child.exitCode !== null) throw new Error(`memento exited (${child.exitCode}) before ${pattern}:\n${output.stdout}\n${output.stderr}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; stdout:\n${output.stdout}\nstderr:\n${output.stderr}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },
     end: () => {
-      child.stdin!.end();
+      child.stdin.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
       return exited.finally(() => clearTimeout(timer));
     },
