@@ -44,6 +44,9 @@ interface Live {
   client: Client;
   kind: McpTransportKind;
   tools: Tool[];
+  /** The same tools as the model takes them, converted once per connection. */
+  modelTools: ChatCompletionTool[];
+  names: Set<string>;
   closed: boolean;
 }
 
@@ -66,13 +69,12 @@ export class McpConnection {
 
   /** The tools in the form the model takes, from the server's own `tools/list`. */
   async modelTools(): Promise<ChatCompletionTool[]> {
-    const live = await this.connect();
-    return live.tools.map(toModelTool);
+    return (await this.connect()).modelTools;
   }
 
   /** The names of the server's tools. */
   async toolNames(): Promise<Set<string>> {
-    return new Set((await this.connect()).tools.map((t) => t.name));
+    return (await this.connect()).names;
   }
 
   /**
@@ -154,7 +156,7 @@ export class McpConnection {
 
   private async start(transport: Transport, kind: McpTransportKind, url?: string): Promise<Live> {
     const client = new Client({ name: 'memento-client', version: VERSION });
-    const live: Live = { client, kind, tools: [], closed: false };
+    const live: Live = { client, kind, tools: [], modelTools: [], names: new Set(), closed: false };
     client.onclose = () => {
       live.closed = true;
       if (this.live === live) this.live = undefined;
@@ -171,6 +173,8 @@ export class McpConnection {
       timeout: this.options.requestTimeoutMs,
     });
     live.tools = (await client.listTools(undefined, { timeout: this.options.requestTimeoutMs })).tools;
+    live.modelTools = live.tools.map(toModelTool);
+    live.names = new Set(live.tools.map((t) => t.name));
     log.debug('connected to MCP server', { transport: kind, tools: live.tools.length });
     return live;
   }
