@@ -125,16 +125,14 @@ export class Agent {
       turn.end(counts, undefined, this.model.target);
       return result({ ok: true, answer });
     } catch (err) {
-      if (err instanceof TurnCancelled) {
+      const failure = err instanceof TurnError || err instanceof TurnCancelled ? err : modelError(err, this.model.settings, this.maxRetries);
+      if (failure instanceof TurnCancelled) {
+        // An abort is not an error: the turn's span says it was cancelled and stays unset.
         turn.span.addEvent('cancelled');
         turn.end(counts, undefined, this.model.target);
         return result({ cancelled: true, error: { type: 'cancelled', message: 'cancelled' } });
       }
-      const failure = err instanceof TurnError ? err : modelError(err, this.model.settings, this.maxRetries);
-      const error =
-        failure instanceof TurnError
-          ? { type: failure.errorType, message: failure.message }
-          : { type: 'cancelled', message: 'cancelled' };
+      const error = { type: failure.errorType, message: failure.message };
       turn.end(counts, { errorType: error.type, message: error.message }, this.model.target);
       return result({ error });
     }
@@ -171,7 +169,11 @@ export class Agent {
       options.onStatus?.(round === 0 ? { kind: 'thinking', phase } : { kind: 'answering' });
       const answer = await this.chat(phase, system, messages, offered, options, intervals);
       counts.chatCalls += 1;
-      if (answer.toolCalls.length === 0 || offered.length === 0) return answer.content;
+      if (answer.toolCalls.length === 0) return answer.content;
+      if (offered.length === 0) {
+        // A model that still asks for tools when none are offered gets no more rounds.
+        return answer.content || `I could not finish that within ${MAX_TOOL_ROUNDS} rounds of tool calls; try asking for less at once.`;
+      }
 
       counts.toolRounds += 1;
       counts.toolCalls += answer.toolCalls.length;

@@ -112,6 +112,7 @@ describe('the turn loop', () => {
     const out = JSON.parse(run.stdout);
     expect(out.toolRounds).toBe(5);
     expect(out.chatCalls).toBe(6);
+    expect(out.answer).toMatch(/could not finish that within 5 rounds of tool calls/);
     // The last call offers no tools, so the model has to answer; this one answers with
     // another tool call, which is not executed.
     expect(received.at(-1).body.tools).toBeUndefined();
