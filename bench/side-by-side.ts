@@ -10,7 +10,6 @@
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { cleanEnv } from './lib/child.ts';
 import { memoryText, singleWordQueries } from './lib/corpus.ts';

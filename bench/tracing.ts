@@ -228,9 +228,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const serverDelta = (r: Round, b: Round) => serverMs(r) - serverMs(b);
     const wholeDelta = (r: Round, b: Round) => clientDelta(r, b) + serverDelta(r, b);
     const mementoClient = within('memento', (r, b) => cpuMs(r) - cpuMs(b));
-    const mementoServer = within('memento', (r, b) => serverMs(r) - serverMs(b));
     const mementoWhole = within('memento', (r, b) => cpuMs(r) - cpuMs(b) + serverMs(r) - serverMs(b));
-    const fileClient = within('memento-file', (r, b) => cpuMs(r) - cpuMs(b));
     const peerClient = within('peer', (r, b) => cpuMs(r) - cpuMs(b));
     const chatCallsPerTurn = per('peer', (r) => r.chatCalls / r.n);
 
