@@ -15,6 +15,13 @@ export { createMcpServer } from './tools.ts';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8000;
 export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
+/**
+ * Live MCP sessions at once: a session costs ~20 KB of heap (~90 KB of RSS), so the cap keeps a
+ * flood of sessions under ~100 MB, far beyond what one person's or a team's clients open.
+ */
+export const DEFAULT_MAX_SESSIONS = 1000;
+/** Past the cap, a session idle this long gives its place to a new one. */
+export const DEFAULT_EVICT_IDLE_AFTER_MS = 60_000;
 /** Host names every server answers to, whatever it is bound to. */
 export const LOCAL_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 /** How long a shutdown waits for requests in progress before cutting connections. */
@@ -42,6 +49,12 @@ export interface HttpServerOptions extends ServerOptions {
   allowedHosts?: readonly string[] | undefined;
   /** Close an MCP session after this long with no request in progress (default 30 min). */
   sessionIdleTimeoutMs?: number | undefined;
+  /** Most live MCP sessions at once (default 1000); past it the longest-idle gives way, or 503. */
+  maxSessions?: number | undefined;
+  /** Past the cap, a session idle at least this long is ended for a new one (default 60 s). */
+  evictIdleAfterMs?: number | undefined;
+  /** Longest a request body may take to arrive (default 30 s). */
+  bodyTimeoutMs?: number | undefined;
 }
 
 export interface RunningHttpServer {
@@ -102,7 +115,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     sharedToken: options.sharedToken,
     allowedHosts: [...LOCAL_HOSTS, ...(wildcard ? [] : [host]), ...(options.allowedHosts ?? [])],
     sessionIdleTimeoutMs: options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+    maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+    evictIdleAfterMs: options.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS,
     maxBodyBytes: bodyLimit(maxContentBytes),
+    bodyTimeoutMs: options.bodyTimeoutMs,
   });
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,8 @@ export interface ServeOptions {
   allowedHosts?: string;
   /** Seconds an MCP session may sit with no request in progress. */
   sessionTimeout: number;
+  /** Most live MCP sessions at once. */
+  maxSessions: number;
   /** Largest memory content, in bytes. */
   maxContentSize: number;
 }
@@ -126,6 +128,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       sharedToken: tokens ? undefined : sharedToken,
       allowedHosts,
       sessionIdleTimeoutMs: opts.sessionTimeout * 1000,
+      maxSessions: opts.maxSessions,
     }).catch((err: unknown) => {
       const code = (err as { code?: string }).code;
       if (code === 'EADDRINUSE') throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
