@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { USER_ID_PATTERN } from '../protocol.ts';
 import { createHttpServer, McpHttpApp } from './http/app.ts';
-import { connectStdio } from './stdio.ts';
+import { connectStdio, type StdioEnd } from './stdio.ts';
 import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
 
 export { MemoryStore } from './store.ts';
@@ -74,8 +74,8 @@ export interface StdioServerOptions extends ServerOptions {
 }
 
 export interface RunningStdioServer {
-  /** Resolves when the session ends: stdin closed, or close(). */
-  closed: Promise<void>;
+  /** Resolves when the session ends: stdin closed (no error), stdin or stdout failed (error), or close(). */
+  closed: Promise<StdioEnd>;
   close(): Promise<void>;
 }
 
@@ -163,7 +163,10 @@ export async function serveStdio(options: StdioServerOptions): Promise<RunningSt
     stdout: options.stdout ?? process.stdout,
     maxMessageBytes: bodyLimit(maxContentBytes),
   });
-  const closed = session.closed.then(() => store.close());
+  const closed = session.closed.then(async (end) => {
+    await store.close();
+    return end;
+  });
   return {
     closed,
     close: async () => {

@@ -106,10 +106,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
         throw new CliError(`cannot use the data directory ${dataDir}: ${(err as { code?: string }).code ?? String(err)}`);
       });
       log.info('memento MCP server on stdio', { dataDir });
-      const reason = await Promise.race([running.closed.then(() => 'end of input'), signal.promise]);
-      log.info('shutting down', { reason });
+      const ended = await Promise.race([running.closed, signal.promise]);
+      const failure = typeof ended === 'object' ? ended.error : undefined;
+      if (failure) {
+        // stdin or stdout failed: the host can no longer talk to us, and the exit status says so.
+        log.error('shutting down: the stdio connection failed', { error: (failure as { code?: string }).code ?? failure.message });
+      } else {
+        log.info('shutting down', { reason: typeof ended === 'object' ? 'end of input' : ended });
+      }
       await running.close();
-      return EXIT.ok;
+      return failure ? EXIT.failed : EXIT.ok;
     }
 
     const tokens = opts.tokens ? await loadTokens(opts.tokens) : undefined;
