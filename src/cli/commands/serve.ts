@@ -3,7 +3,7 @@
  * stdio, the end of input. It closes everything before returning; cli.ts then flushes the
  * telemetry and exits.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { dataDir as defaultDataDir, mcpSettings } from '../../config.ts';
 import { log, registerSecret } from '../../log.ts';
@@ -69,7 +69,30 @@ export async function loadTokens(file: string): Promise<Map<string, string>> {
     tokens.set(token, user);
   }
   if (tokens.size === 0) throw new CliError(`the tokens file ${file} maps no tokens`, EXIT.usage);
+  await checkTokensFileMode(file);
   return tokens;
+}
+
+/**
+ * The tokens file holds every user's credentials: anyone who can write it can make a token for
+ * any user (refused), and anyone who can read it can act as any user (a warning, since a
+ * deliberately shared, read-only deployment file is possible). POSIX modes only.
+ */
+async function checkTokensFileMode(file: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const mode = (await stat(file)).mode & 0o777;
+  const octal = mode.toString(8).padStart(4, '0');
+  if (mode & 0o002) {
+    throw new CliError(
+      `the tokens file ${file} can be changed by any user on this machine (mode ${octal}), who could then add a token for any user; run: chmod 600 ${file}`,
+      EXIT.usage,
+    );
+  }
+  if (mode & 0o044) {
+    log.warn(`the tokens file can be read by other users on this machine, who could use any token in it; run: chmod 600 ${file}`, {
+      mode: octal,
+    });
+  }
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */
