@@ -23,6 +23,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   scale: async () => (await import('./scale.ts')).scale,
   'cold-start': async () => (await import('./cold-start.ts')).coldStart,
   memory: async () => (await import('./memory.ts')).memory,
+  sessions: async () => (await import('./sessions.ts')).sessions,
 };
 
 function usage(): string {
