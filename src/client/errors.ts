@@ -4,16 +4,10 @@
  * are built from status codes and setting names, never from request headers.
  */
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { ModelSettings } from '../config.ts';
+import { ConfigError, type ModelSettings } from '../config.ts';
 
-/** A setting is missing or malformed: nothing was sent anywhere. */
-export class ConfigError extends Error {
-  readonly errorType = 'config';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+// Settings errors are raised where settings are parsed (config.ts); re-exported for the client.
+export { ConfigError };
 
 /** A turn that could not complete; `message` is for the person at the terminal. */
 export class TurnError extends Error {

@@ -19,7 +19,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { captureContent } from '../config.ts';
+import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import {
   AGENT_NAME,

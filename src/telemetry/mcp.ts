@@ -31,7 +31,7 @@ import {
 } from '@opentelemetry/api';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
-import { captureContent } from '../config.ts';
+import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import { extractTraceContext, injectTraceContext } from './mcp-context.ts';
 import {
