@@ -30,7 +30,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type JSONRPCMessage, type MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
 import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import { extractTraceContext, injectTraceContext } from './mcp-context.ts';
@@ -222,8 +222,10 @@ class InstrumentedTransport implements Transport {
     if (typeof id !== 'string' && typeof id !== 'number') return;
     const reason = String(msg.params?.reason ?? '');
     // The SDK cancels on its own request timeout and when the caller aborts; only the first
-    // is a failure ("an abort is not an error").
-    this.finish(id, /timed? ?out/i.test(reason) ? { errorType: 'timeout', message: reason } : {});
+    // is a failure ("an abort is not an error"). The notification carries only String(reason):
+    // for a timeout that is its McpError, whose text starts with the RequestTimeout code.
+    const timedOut = reason.includes(`MCP error ${ErrorCode.RequestTimeout}:`);
+    this.finish(id, timedOut ? { errorType: 'timeout', message: reason } : {});
   }
 
   private receive(msg: Message, extra?: MessageExtraInfo): void {
