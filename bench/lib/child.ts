@@ -35,11 +35,8 @@ export interface Child<R = unknown> {
   stop(): Promise<void>;
 }
 
-/**
- * A clean environment: nothing from the developer's shell (OTEL_*, AZURE_*, MEMENTO_*) leaks
- * into a measurement, and logs stay quiet. The tests' own recipe for a child `memento`.
- */
-import { baseEnv as cleanEnv } from '../../test/helpers/memento.ts';
+// The same clean environment the tests give a child `memento` (scripts/lib/child-env.ts).
+import { cleanEnv } from '../../scripts/lib/child-env.ts';
 
 export { cleanEnv };
 
