@@ -55,7 +55,7 @@ export interface StartOptions {
 /** Forks `bench/procs/<script>` and waits for its ready message. */
 export function startChild<R = unknown>(script: string, options: StartOptions = {}): Promise<Child<R>> {
   // BENCH_CPU_PROF=<dir>: every benchmark process writes a V8 CPU profile there when it exits,
-  // for `node bench/profile.ts <dir>` to sum up (how the causes in BENCHMARKS.md were found).
+  // for `node bench/profile.ts <dir>` to sum up (how the causes in bench/history/ were found).
   const profDir = process.env.BENCH_CPU_PROF;
   const nodeArgs = [...(options.execArgv ?? []), ...(profDir && !options.callgrindOut ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${script.replace(/\.ts$/, '')}-${Date.now()}.cpuprofile`] : [])];
   const proc = fork(join(PROCS, script), options.args ?? [], {
