@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { FLAG_DEFAULTS, SETTINGS, setting } from '../config.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
-import { createHttpServer, McpHttpApp } from './http.ts';
+import { createHttpServer, McpHttpApp } from './http/app.ts';
 import { connectStdio } from './stdio.ts';
 import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
 
