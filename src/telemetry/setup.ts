@@ -30,7 +30,6 @@ import {
   ATTR_SERVICE_VERSION,
   SERVICE_NAME_CLIENT,
   SERVICE_NAME_SERVER,
-  SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
 import { OTEL_SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
@@ -38,7 +37,8 @@ import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { VERSION } from '../version.ts';
 
-export type Role = 'client' | 'server' | 'simulator';
+/** The processes that make spans. The simulator makes none: see README, Decisions. */
+export type Role = 'client' | 'server';
 
 export interface Telemetry {
   readonly enabled: boolean;
@@ -53,7 +53,6 @@ export interface Telemetry {
 const SERVICE_NAMES: Record<Role, string> = {
   client: SERVICE_NAME_CLIENT,
   server: SERVICE_NAME_SERVER,
-  simulator: SERVICE_NAME_SIMULATOR,
 };
 
 let current: Telemetry | undefined;
@@ -76,8 +75,6 @@ export function roleFromArgv(args: readonly string[]): Role | undefined {
       return 'client';
     case 'serve':
       return 'server';
-    case 'simulator':
-      return 'simulator';
     default:
       return undefined;
   }
@@ -146,7 +143,7 @@ function start(role: Role, options: StartOptions): Telemetry {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptions() }));
   }
   const file = traceFileSettings();
-  if (file && role !== 'simulator') {
+  if (file) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new TraceFileExporter(file), ...batchOptions() }));
   }
   spanProcessors.push(...(options.spanProcessors ?? []));

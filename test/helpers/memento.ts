@@ -63,6 +63,7 @@ export interface Running {
   /** The URL from the process's "listening on URL" line. */
   url: string;
   stderr(): string;
+  stdout(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -101,6 +102,7 @@ export async function startMemento(args: string[], options: RunOptions = {}): Pr
     child,
     url,
     stderr: () => err,
+    stdout: () => out,
     stop: (signal = 'SIGTERM') =>
       new Promise((resolvePromise) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolvePromise(child.exitCode);
