@@ -125,6 +125,12 @@ function buildProgram(): Command {
       D.sessionTimeoutS,
     )
     .option(
+      '--max-sessions <count>',
+      'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
+      integer('--max-sessions', 1, 1_000_000),
+      1000,
+    )
+    .option(
       '--max-content-size <bytes>',
       'largest memory content accepted',
       integer('--max-content-size', 1024, 256 * 1024 * 1024),
