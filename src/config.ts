@@ -28,8 +28,13 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_JAEGER_URL', default: 'http://localhost:16686', meaning: 'Jaeger UI for deep links and `traces --jaeger`' },
   { name: 'MEMENTO_TRACE_FILE', default: '~/.local/state/memento/traces.jsonl', meaning: 'local trace file (`off` disables)' },
   { name: 'MEMENTO_TRACE_FILE_MAX_BYTES', default: '8388608', meaning: 'size at which the trace file rotates to <file>.1' },
-  { name: 'MEMENTO_MODEL_TIMEOUT_MS', default: '60000', meaning: 'per model call attempt' },
+  { name: 'MEMENTO_MODEL_TIMEOUT_MS', default: '60000', meaning: 'per model call attempt, from the request to the answer\'s last byte' },
   { name: 'MEMENTO_MODEL_MAX_RETRIES', default: '3', meaning: 'retries of a model call on 429, 5xx and timeouts (with backoff)' },
+  { name: 'MEMENTO_MODEL_IDLE_TIMEOUT_MS', default: '30000', meaning: 'longest silence between chunks of a model answer' },
+  { name: 'MEMENTO_MODEL_MAX_ANSWER_BYTES', default: '8388608', meaning: 'largest model answer (text and tool-call arguments)' },
+  { name: 'MEMENTO_MAX_TOOL_CALLS', default: '16', meaning: 'tool calls run per model message; the rest go back to the model as tool errors' },
+  { name: 'MEMENTO_MAX_TOOL_ARGUMENT_BYTES', default: '8388608', meaning: 'largest arguments of one tool call' },
+  { name: 'MEMENTO_MAX_TOOL_ARGUMENT_DEPTH', default: '64', meaning: 'deepest nesting of one tool call\'s arguments' },
   { name: 'MEMENTO_MCP_TIMEOUT_MS', default: '30000', meaning: 'per MCP request' },
   { name: 'MEMENTO_STREAM', default: 'on', meaning: '`off` asks the model for whole answers instead of a token stream' },
   { name: 'MEMENTO_HISTORY_FILE', default: '~/.local/state/memento/chat_history', meaning: 'the REPL\'s line history' },
@@ -39,6 +44,19 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'OTEL_SDK_DISABLED', default: 'false', meaning: '`true` turns tracing and metrics off' },
   { name: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', default: 'false', meaning: '`true` records prompts, answers and tool arguments on spans' },
 ];
+
+/**
+ * What one model answer may cost the client (issue: a hostile endpoint). Each has its
+ * MEMENTO_* setting in ENVIRONMENT above; the argument bound sits under the server's own
+ * request limit (2 × its 4 MiB content limit + 1 MiB), so what the client sends fits.
+ */
+export const DEFAULT_BOUNDS = {
+  modelIdleTimeoutMs: 30_000,
+  maxAnswerBytes: 8 * 1024 * 1024,
+  maxToolCalls: 16,
+  maxArgumentBytes: 8 * 1024 * 1024,
+  maxArgumentDepth: 64,
+} as const;
 
 export type Provider = 'azure' | 'openai' | 'simulator';
 

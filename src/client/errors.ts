@@ -43,6 +43,31 @@ function names(settings: ModelSettings) {
   return { service: 'Azure OpenAI', key: 'AZURE_OPENAI_API_KEY', where: 'AZURE_OPENAI_ENDPOINT', model: 'AZURE_OPENAI_DEPLOYMENT' };
 }
 
+/**
+ * The model endpoint's answer ran past MEMENTO_MODEL_TIMEOUT_MS from the request, or was
+ * silent between chunks for MEMENTO_MODEL_IDLE_TIMEOUT_MS. Not named AbortError on purpose:
+ * the openai package would take that for a cancel and end the stream as if it were complete.
+ */
+export class ModelTimeoutError extends Error {
+  /** The setting that bounds what ran out: MEMENTO_MODEL_TIMEOUT_MS or MEMENTO_MODEL_IDLE_TIMEOUT_MS. */
+  readonly setting: string;
+  constructor(message: string, setting: string) {
+    super(message);
+    this.name = 'ModelTimeoutError';
+    this.setting = setting;
+  }
+}
+
+/** The endpoint answered with something that is not a chat completion (HTML, an empty stream …). */
+export class ModelResponseError extends Error {
+  readonly errorType: string;
+  constructor(message: string, errorType = 'invalid_response') {
+    super(message);
+    this.name = 'ModelResponseError';
+    this.errorType = errorType;
+  }
+}
+
 /** Explains a failed model call; `retries` is how many times the openai package retried. */
 export function modelError(err: unknown, settings: ModelSettings, retries: number): TurnError | TurnCancelled {
   if (err instanceof TurnError || err instanceof TurnCancelled) return err;
@@ -50,6 +75,10 @@ export function modelError(err: unknown, settings: ModelSettings, retries: numbe
   if (err instanceof ConfigError) return new TurnError(err.message, 'config', { cause: err });
   const n = names(settings);
   const afterRetries = retries > 0 ? ` after ${retries} retries` : '';
+  if (err instanceof ModelResponseError) return new TurnError(err.message, err.errorType, { cause: err });
+  if (err instanceof ModelTimeoutError) {
+    return new TurnError(`${n.service} did not finish its answer in time (${err.message}); check ${n.where} or raise ${err.setting}.`, 'timeout', { cause: err });
+  }
   if (err instanceof APIConnectionTimeoutError) {
     return new TurnError(`${n.service} did not answer in time${afterRetries} (timeout); check ${n.where} or raise MEMENTO_MODEL_TIMEOUT_MS.`, 'timeout', { cause: err });
   }

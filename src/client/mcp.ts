@@ -19,7 +19,7 @@ import { SseError, SSEClientTransport } from '@modelcontextprotocol/sdk/client/s
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ChatCompletionTool } from 'openai/resources/chat/completions';
 import { log, writeLogLine } from '../log.ts';
 import { USER_ARGUMENT, USER_META_KEY } from '../protocol.ts';
@@ -90,6 +90,10 @@ export class McpConnection {
     try {
       return (await live.client.callTool(params, undefined, options)) as CallToolResult;
     } catch (err) {
+      // The server read the request and refused it (invalid params, too large): the model
+      // made a bad call, which it hears about as a tool error, in the server's own words.
+      const refusal = refusedByServer(err);
+      if (refusal) return refusal;
       if (!neverArrived(err)) {
         if (isConnectionLoss(err)) this.drop(live);
         throw mcpError(err, this.options.url);
@@ -236,6 +240,16 @@ export function toModelTool(tool: Tool): ChatCompletionTool {
       parameters: schema as Record<string, unknown>,
     },
   };
+}
+
+function refusedByServer(err: unknown): CallToolResult | undefined {
+  let text: string | undefined;
+  if (err instanceof McpError && err.code !== ErrorCode.ConnectionClosed && err.code !== ErrorCode.RequestTimeout) {
+    text = err.message;
+  } else if (err instanceof StreamableHTTPError && err.code === 413) {
+    text = `the MCP server refused a request this large (413): ${err.message.replace(/^Streamable HTTP error: /, '').slice(0, 300)}`;
+  }
+  return text === undefined ? undefined : { isError: true, content: [{ type: 'text', text }] };
 }
 
 function neverArrived(err: unknown): boolean {

@@ -4,8 +4,9 @@
  * the MCP server is reached inside the first turn, so that connecting is part of a trace.
  */
 import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
-import { registerSecret } from '../log.ts';
-import { Agent } from './agent.ts';
+import { registerSecret, registerUrlSecrets } from '../log.ts';
+import { Agent, type ToolBounds } from './agent.ts';
+import { DEFAULT_BOUNDS } from '../config.ts';
 import { ConfigError } from './errors.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
@@ -44,6 +45,9 @@ export class Session {
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
+    // Credentials written into the URLs themselves (user:password@, ?api-key=…) are secrets too.
+    registerUrlSecrets(settings.endpoint);
+    registerUrlSecrets(mcp.url);
     if (mcp.url) {
       try {
         new URL(mcp.url);
@@ -54,12 +58,21 @@ export class Session {
     const timeoutMs = positiveInt(env, 'MEMENTO_MODEL_TIMEOUT_MS', 60_000);
     const maxRetries = positiveInt(env, 'MEMENTO_MODEL_MAX_RETRIES', 3, 0);
     const mcpTimeoutMs = positiveInt(env, 'MEMENTO_MCP_TIMEOUT_MS', 30_000);
+    const idleTimeoutMs = positiveInt(env, 'MEMENTO_MODEL_IDLE_TIMEOUT_MS', DEFAULT_BOUNDS.modelIdleTimeoutMs);
+    const maxAnswerBytes = positiveInt(env, 'MEMENTO_MODEL_MAX_ANSWER_BYTES', DEFAULT_BOUNDS.maxAnswerBytes, 1024);
+    const bounds: ToolBounds = {
+      maxToolCalls: positiveInt(env, 'MEMENTO_MAX_TOOL_CALLS', DEFAULT_BOUNDS.maxToolCalls),
+      maxArgumentBytes: positiveInt(env, 'MEMENTO_MAX_TOOL_ARGUMENT_BYTES', DEFAULT_BOUNDS.maxArgumentBytes, 2),
+      maxArgumentDepth: positiveInt(env, 'MEMENTO_MAX_TOOL_ARGUMENT_DEPTH', DEFAULT_BOUNDS.maxArgumentDepth),
+    };
     const stream = !['off', 'false', '0', 'no'].includes((env.MEMENTO_STREAM ?? '').trim().toLowerCase());
 
     const http = createAgent({ headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     const model = await Model.connect(settings, {
       fetch: agentFetch(http, 'AZURE_OPENAI', options.onExchange),
       timeoutMs,
+      idleTimeoutMs,
+      maxAnswerBytes,
       maxRetries,
       stream,
     });
@@ -70,7 +83,7 @@ export class Session {
       requestTimeoutMs: mcpTimeoutMs,
       onExchange: options.onExchange,
     });
-    const agent = new Agent({ model, mcp: connection, maxRetries });
+    const agent = new Agent({ model, mcp: connection, maxRetries, bounds });
     return new Session(agent, model, connection, () => http.close());
   }
 

@@ -10,7 +10,8 @@
  * last turns for the terminal summary and `/trace`.
  */
 import { createRequire } from 'node:module';
-import { createNoopMeter, diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { createNoopMeter, diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { inspect } from 'node:util';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
@@ -33,6 +34,8 @@ import {
   SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
 import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
+import { RedactingSpanProcessor } from './redact.ts';
+import { redact } from '../log.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { VERSION } from '../version.ts';
 
@@ -148,10 +151,12 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
 function start(role: Role, options: StartOptions): Telemetry {
   // The SDK's own diagnostics (export failures and the like) go to stderr, quietly by
   // default: a collector that is down must not fill the chat with warnings.
-  if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
+  // Through `redact`: an export error may quote the collector's URL with its credentials.
+  diag.setLogger(redactingDiagLogger(), process.env.OTEL_LOG_LEVEL ? diagLevel(process.env.OTEL_LOG_LEVEL) : DiagLogLevel.ERROR);
 
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
-  const spanProcessors: SpanProcessor[] = [];
+  // First, so that every processor after it (and every exporter) sees scrubbed spans.
+  const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
   if (recorder) spanProcessors.push(recorder);
   if (exporterList('OTEL_TRACES_EXPORTER').includes('otlp')) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptions() }));
@@ -242,6 +247,24 @@ function start(role: Role, options: StartOptions): Telemetry {
       return stopped;
     },
   };
+}
+
+function diagLevel(raw: string): DiagLogLevel {
+  const level = (DiagLogLevel as unknown as Record<string, DiagLogLevel>)[raw.trim().toUpperCase()];
+  return typeof level === 'number' ? level : DiagLogLevel.INFO;
+}
+
+/** The SDK's own diagnostics, one redacted line each on stderr. */
+function redactingDiagLogger(): DiagLogger {
+  const write = (level: string) => (message: string, ...args: unknown[]) => {
+    try {
+      const rest = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity }))).join(' ');
+      process.stderr.write(`${redact(`${level} otel: ${message}${rest ? ` ${rest}` : ''}`).replace(/\n/g, ' ')}\n`);
+    } catch {
+      // Diagnostics must never take the process down.
+    }
+  };
+  return { error: write('ERROR'), warn: write('WARN'), info: write('INFO'), debug: write('DEBUG'), verbose: write('VERBOSE') };
 }
 
 function acceptsEventStream(headers: string | (string | string[])[]): boolean {
