@@ -31,7 +31,7 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_MODEL_TIMEOUT_MS', default: '60000', meaning: 'per model call attempt, from the request to the answer\'s last byte' },
   { name: 'MEMENTO_MODEL_MAX_RETRIES', default: '3', meaning: 'retries of a model call on 429, 5xx and timeouts (with backoff)' },
   { name: 'MEMENTO_MODEL_IDLE_TIMEOUT_MS', default: '30000', meaning: 'longest silence between chunks of a model answer' },
-  { name: 'MEMENTO_MODEL_MAX_ANSWER_BYTES', default: '8388608', meaning: 'largest model answer (text and tool-call arguments)' },
+  { name: 'MEMENTO_MODEL_MAX_ANSWER_BYTES', default: '33554432', meaning: 'largest model answer (text and tool-call arguments)' },
   { name: 'MEMENTO_MAX_TOOL_CALLS', default: '16', meaning: 'tool calls run per model message; the rest go back to the model as tool errors' },
   { name: 'MEMENTO_MAX_TOOL_ARGUMENT_BYTES', default: '8388608', meaning: 'largest arguments of one tool call' },
   { name: 'MEMENTO_MAX_TOOL_ARGUMENT_DEPTH', default: '64', meaning: 'deepest nesting of one tool call\'s arguments' },
@@ -47,12 +47,14 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
 
 /**
  * What one model answer may cost the client (issue: a hostile endpoint). Each has its
- * MEMENTO_* setting in ENVIRONMENT above; the argument bound sits under the server's own
- * request limit (2 × its 4 MiB content limit + 1 MiB), so what the client sends fits.
+ * MEMENTO_* setting in ENVIRONMENT above. The argument bound sits under the server's own
+ * request limit (2 × its 4 MiB content limit + 1 MiB), so what the client sends fits; the
+ * answer bound is above it, so an oversized argument is refused as a tool error the model
+ * reads rather than ending the turn.
  */
 export const DEFAULT_BOUNDS = {
   modelIdleTimeoutMs: 30_000,
-  maxAnswerBytes: 8 * 1024 * 1024,
+  maxAnswerBytes: 32 * 1024 * 1024,
   maxToolCalls: 16,
   maxArgumentBytes: 8 * 1024 * 1024,
   maxArgumentDepth: 64,

@@ -197,7 +197,9 @@ export class Agent {
         tool_calls: answer.toolCalls.map((tc) => ({
           id: tc.id,
           type: 'function' as const,
-          function: { name: tc.name, arguments: tc.arguments },
+          // Arguments refused for their size are not sent back to the model with every
+          // later call of the turn; the tool error says what happened to them.
+          function: { name: tc.name, arguments: tc.arguments.length > this.bounds.maxArgumentBytes ? '{}' : tc.arguments },
         })),
       });
       options.onStatus?.({ kind: 'tools', names: answer.toolCalls.map((t) => t.name) });

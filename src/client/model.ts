@@ -134,7 +134,7 @@ export class Model {
       messages: call.messages,
       ...(call.tools.length ? { tools: call.tools, tool_choice: 'auto' as const, parallel_tool_calls: true } : {}),
     };
-    const where = endpointLabel(this.settings.endpoint ?? 'the simulator');
+    const where = this.settings.endpoint ? endpointLabel(this.settings.endpoint) : 'the built-in simulator';
     if (!this.options.stream) {
       const completion = await this.client.chat.completions.create({ ...body, stream: false }, { signal: call.signal });
       const answer = fromCompletion(completion, where, call.onText);
