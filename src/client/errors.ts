@@ -102,7 +102,8 @@ export function modelError(err: unknown, settings: ModelSettings, retries: numbe
     if (status >= 500) {
       return new TurnError(`${n.service} failed (${status})${afterRetries}; try again shortly.`, type, { cause: err });
     }
-    return new TurnError(`${n.service} rejected the request (${status}): ${safeMessage(err)}`, type, { cause: err });
+    // The package's message starts with the status, which the line already gives.
+    return new TurnError(`${n.service} rejected the request (${status}): ${safeMessage(err).replace(/^\d{3} /, '')}`, type, { cause: err });
   }
   return new TurnError(`the model call failed: ${safeMessage(err)}`, errorName(err), { cause: err });
 }
