@@ -23,8 +23,11 @@ export function registerSecret(value: string | undefined): void {
   }
 }
 
-/** Query parameters whose values are credentials: api-key, token, key, sig, password and their kin. */
-const SECRET_PARAM = /([?&;][\w.~%-]*?(?:key|token|sig|signature|password|passwd|pwd|secret|credential|auth)=)[^&#\s"'<>]*/gi;
+/**
+ * Query parameters whose values are credentials: api-key, token, key, sig, password and their
+ * kin; in a URL, or at the start of a bare query string (the url.query attribute).
+ */
+const SECRET_PARAM = /((?:^|[?&;])[\w.~%-]*?(?:key|token|sig|signature|password|passwd|pwd|secret|credential|auth)=)[^&#\s"'<>]*/gi;
 /** The userinfo of a URL: scheme://user:password@host. */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
 
@@ -40,7 +43,7 @@ export function registerUrlSecrets(url: string | undefined): void {
   registerSecret(decodeURIComponent(u.username));
   registerSecret(decodeURIComponent(u.password));
   for (const [name, value] of u.searchParams) {
-    if (new RegExp(SECRET_PARAM.source, 'i').test(`?${name}=x`)) registerSecret(value);
+    if (new RegExp(SECRET_PARAM.source, 'i').test(`${name}=x`)) registerSecret(value);
   }
 }
 
