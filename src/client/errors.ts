@@ -105,7 +105,25 @@ export function modelError(err: unknown, settings: ModelSettings, retries: numbe
     // The package's message starts with the status, which the line already gives.
     return new TurnError(`${n.service} rejected the request (${status}): ${safeMessage(err).replace(/^\d{3} /, '')}`, type, { cause: err });
   }
+  const at = settings.endpoint ? ` at ${endpointOf(settings.endpoint)}` : '';
+  if (err instanceof TypeError && err.message === 'terminated') {
+    // undici: the connection closed while the answer was still arriving.
+    return new TurnError(`${n.service}${at} closed the connection before its answer was complete; check ${n.where} and try again.`, 'connection_closed', { cause: err });
+  }
+  if (err instanceof SyntaxError) {
+    return new TurnError(`${n.service}${at} sent a malformed answer (${safeMessage(err)}); check ${n.where}.`, 'invalid_response', { cause: err });
+  }
   return new TurnError(`the model call failed: ${safeMessage(err)}`, errorName(err), { cause: err });
+}
+
+/** The endpoint as messages name it: no credentials, no query (which may carry a key). */
+export function endpointOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'its address';
+  }
 }
 
 /** Explains a failure to reach or use the MCP server. */

@@ -16,7 +16,7 @@
  * Errors are delivered by failing the response body, not by throwing from fetch: a thrown
  * fetch error would be retried by the openai package as a connection error.
  */
-import { ModelResponseError, ModelTimeoutError } from './errors.ts';
+import { endpointOf, ModelResponseError, ModelTimeoutError } from './errors.ts';
 import type { FetchLike } from './http.ts';
 
 export interface GuardOptions {
@@ -35,22 +35,13 @@ export interface GuardOptions {
 /** Error bodies are read for their message only. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
-/** The endpoint as messages name it: no credentials, no query (which may carry a key). */
-export function endpointLabel(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return 'the model endpoint';
-  }
-}
 
 export function guardModelFetch(base: FetchLike, options: GuardOptions): FetchLike {
   const maxBody = 2 * options.maxAnswerBytes + 1024 * 1024;
   return async (input, init) => {
     const deadline = performance.now() + options.timeoutMs;
     const response = await base(input, init);
-    const url = endpointLabel(response.url || (input instanceof Request ? input.url : String(input)));
+    const url = endpointOf(response.url || (input instanceof Request ? input.url : String(input)));
     if (!response.body) {
       if (response.ok) return failing(response, options.stream, notACompletion(url, 'an empty body', options.hint));
       return response;

@@ -20,8 +20,8 @@ import { DEFAULT_BOUNDS, type ModelSettings } from '../config.ts';
 import { GEN_AI_PROVIDER_NAME_VALUE_AZURE_AI_OPENAI, GEN_AI_PROVIDER_NAME_VALUE_OPENAI } from '../telemetry/semconv.ts';
 import type { ModelTarget } from '../telemetry/genai.ts';
 import type { FetchLike } from './http.ts';
-import { ConfigError, ModelResponseError } from './errors.ts';
-import { endpointLabel, guardModelFetch, tooLarge } from './model-guard.ts';
+import { ConfigError, endpointOf, ModelResponseError } from './errors.ts';
+import { guardModelFetch, tooLarge } from './model-guard.ts';
 
 export interface ModelOptions {
   fetch: FetchLike;
@@ -134,7 +134,7 @@ export class Model {
       messages: call.messages,
       ...(call.tools.length ? { tools: call.tools, tool_choice: 'auto' as const, parallel_tool_calls: true } : {}),
     };
-    const where = this.settings.endpoint ? endpointLabel(this.settings.endpoint) : 'the built-in simulator';
+    const where = this.settings.endpoint ? endpointOf(this.settings.endpoint) : 'the built-in simulator';
     if (!this.options.stream) {
       const completion = await this.client.chat.completions.create({ ...body, stream: false }, { signal: call.signal });
       const answer = fromCompletion(completion, where, call.onText);
