@@ -98,7 +98,7 @@ describe('a 200 that is not a stream', () => {
 });
 
 describe('model output past its bounds', () => {
-  it('10,000 tool calls, arguments 100,000 deep or 20 MB long go back to the model as tool errors; an endless answer is cut at its bound', { timeout: 150_000 }, async () => {
+  it('10,000 tool calls, arguments 100,000 deep, 20 MB long or over the tool’s own limit go back to the model as tool errors; an endless answer is cut at its bound', { timeout: 150_000 }, async () => {
     let sent = 0;
     const answerAfterTools = (text: string) => (req: ModelRequest, res: ServerResponse) => reply(req, res, { content: text });
     endpoint.next(
@@ -112,6 +112,9 @@ describe('model output past its bounds', () => {
       answerAfterTools('that was too deep'),
       (req, res) => reply(req, res, { toolCalls: [{ id: 'call_big', name: 'store_memory', arguments: JSON.stringify({ content: 'x'.repeat(20 * 1024 * 1024) }) }] }),
       answerAfterTools('that was too big'),
+      // Under the client's bound but over the server's: the tool's own limit, in its words.
+      (req, res) => reply(req, res, { toolCalls: [{ id: 'call_5mb', name: 'store_memory', arguments: JSON.stringify({ content: 'x'.repeat(5 * 1024 * 1024) }) }] }),
+      answerAfterTools('the server said no'),
       (_req, res) => {
         // 400 MB of answer, as fast as the client takes it, unless it stops reading.
         const piece = `data: ${JSON.stringify(chunk({ content: 'y'.repeat(64 * 1024) }))}\n\n`;
@@ -126,10 +129,10 @@ describe('model output past its bounds', () => {
         pump();
       },
     );
-    const run = await chat(['list everything ten thousand times', 'store a deep thing', 'store a big thing', 'say a lot']);
+    const run = await chat(['list everything ten thousand times', 'store a deep thing', 'store a big thing', 'store a 5 MB thing', 'say a lot']);
     expect(run.code, run.stderr).toBe(0);
     const turns = turnsOf(run.stdout);
-    expect(turns).toHaveLength(4);
+    expect(turns).toHaveLength(5);
 
     // Ten thousand calls: the first 16 ran, every other one was answered as an error.
     const replies = toolMessages(endpoint.requests[1]!);
@@ -156,7 +159,12 @@ describe('model output past its bounds', () => {
     expect(JSON.stringify(endpoint.requests[5]!.body).length).toBeLessThan(1024 * 1024);
     expect(turns[2]).toMatch(/^that was too big\n/);
 
-    expect(turns[3]).toContain("error: the model's answer passed 33554432 bytes (MEMENTO_MODEL_MAX_ANSWER_BYTES); the turn was stopped there.");
+    const server = toolMessages(endpoint.requests[7]!);
+    expect(server[0]!.content).toMatch(/^Error: content is 5242880 bytes; this server stores at most 4194304 bytes/);
+    expect(server[0]!.content).not.toContain('MEMENTO_MCP_URL');
+    expect(turns[3]).toMatch(/^the server said no\n/);
+
+    expect(turns[4]).toContain("error: the model's answer passed 33554432 bytes (MEMENTO_MODEL_MAX_ANSWER_BYTES); the turn was stopped there.");
     // The client stopped reading near its bound: far from the 400 MB on offer.
     expect(sent).toBeLessThan(48 * 1024 * 1024);
     // Only the endless answer cost its turn; the bad tool calls never did.

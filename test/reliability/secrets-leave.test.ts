@@ -3,7 +3,8 @@
  * they could take — a model endpoint that echoes the API key and a credentialed URL in its
  * error body, credentials in the query of MEMENTO_MCP_URL (api-key, token, key, sig,
  * password), user:password@ in the model URL and in an MCP URL that cannot be reached, the
- * bearer token — and a tool error quotes the argument it refuses. Then every byte that left
+ * bearer token, a streamed answer that quotes the key split across chunks — and a tool error
+ * quotes the argument it refuses. Then every byte that left
  * every process is scanned: the client's and the server's stdout and stderr (with --traffic
  * and debug logs), both trace files, and everything the OTLP receiver got (traces and
  * metrics). Real `memento serve`, real `memento chat`/`ask`, a model endpoint in the test.
@@ -12,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runMemento, startMemento, tempDir, type RunResult, type Running } from '../helpers/memento.ts';
-import { ModelEndpoint, reply, toolMessages } from '../helpers/model-endpoint.ts';
+import { chunk, ModelEndpoint, reply, toolMessages } from '../helpers/model-endpoint.ts';
 import { OtlpReceiver, SPAN_KIND, STATUS } from '../helpers/otlp-receiver.ts';
 
 const KEY = 'sk-planted-api-key-7Q2w9E4r';
@@ -70,9 +71,15 @@ describe('every byte that leaves', () => {
       // 2. A tool call the server refuses, quoting its argument.
       (req, res) => reply(req, res, { toolCalls: [{ id: 'call_get', name: 'get_memory', arguments: JSON.stringify({ id: ARGUMENT }) }] }),
       (req, res) => reply(req, res, { content: 'There is no such memory.' }),
+      // 5. The answer itself quotes the key, split across stream chunks.
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const piece of ['Your key is ', KEY.slice(0, 9), KEY.slice(9), ' and that is all.']) res.write(`data: ${JSON.stringify(chunk({ content: piece }))}\n\n`);
+        res.end(`data: ${JSON.stringify(chunk({}, 'stop'))}\n\ndata: [DONE]\n\n`);
+      },
     );
     const [chat, unreachable, credentialed] = await Promise.all([
-      runMemento(['chat', '--traffic', '--user', 'sam'], { input: 'hello\nget that memory\n', env: clientEnv({ MEMENTO_MCP_URL: mcpUrl }), timeoutMs: 90_000 }),
+      runMemento(['chat', '--traffic', '--user', 'sam'], { input: 'hello\nget that memory\nwhat is my key?\n', env: clientEnv({ MEMENTO_MCP_URL: mcpUrl }), timeoutMs: 90_000 }),
       // 3. An MCP URL that cannot be reached, with user:password@ and a token in the query.
       runMemento(['ask', '--traffic', '--user', 'sam', 'hello'], {
         env: clientEnv({ MEMENTO_MCP_URL: `http://sam:${URL_PASSWORD}@127.0.0.1:${await freePort()}/mcp?token=${Q.token}` }),
@@ -87,6 +94,7 @@ describe('every byte that leaves', () => {
     expect(chat.code, chat.stderr).toBe(0);
     expect(chat.stdout).toContain('error: the model endpoint rejected the request (400): invalid api key [REDACTED] (see http://[REDACTED]@example.test/keys?token=[REDACTED]');
     expect(chat.stdout).toContain('There is no such memory.');
+    expect(chat.stdout).toContain('Your key is [REDACTED] and that is all.');
     expect(toolMessages(endpoint.requests[2]!)[0]!.content).toContain(`No memory with id "${ARGUMENT}"`);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/memento: cannot use the MCP server at http:\/\/\[REDACTED\]@127\.0\.0\.1:\d+\/mcp\?token=\[REDACTED\]/);
