@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { FLAG_DEFAULTS, SETTINGS, setting } from '../config.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
 import { createHttpServer, McpHttpApp } from './http/app.ts';
 import { connectStdio, type StdioEnd } from './stdio.ts';
@@ -12,14 +13,14 @@ import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
 export { MemoryStore } from './store.ts';
 export { createMcpServer } from './tools.ts';
 
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8000;
-export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
+export const DEFAULT_HOST = FLAG_DEFAULTS.host;
+export const DEFAULT_PORT = FLAG_DEFAULTS.servePort;
+export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = FLAG_DEFAULTS.sessionTimeoutS * 1000;
 /**
  * Live MCP sessions at once: a session costs ~20 KB of heap (~90 KB of RSS), so the cap keeps a
  * flood of sessions under ~100 MB, far beyond what one person's or a team's clients open.
  */
-export const DEFAULT_MAX_SESSIONS = 1000;
+export const DEFAULT_MAX_SESSIONS = FLAG_DEFAULTS.maxSessions;
 /** Past the cap, a session idle this long gives its place to a new one. */
 export const DEFAULT_EVICT_IDLE_AFTER_MS = 60_000;
 /** Host names every server answers to, whatever it is bound to. */
@@ -81,7 +82,8 @@ export interface RunningStdioServer {
 
 /** MEMENTO_USER, else "default": the server's user when a request names none. */
 export function serverDefaultUser(env: NodeJS.ProcessEnv = process.env): string {
-  const user = env.MEMENTO_USER?.trim() || 'default';
+  // Not the client's $USER fallback: the server's account says nothing about who is asking.
+  const user = env[SETTINGS.user.name]?.trim() ? setting(SETTINGS.user, env) : 'default';
   if (!USER_ID_PATTERN.test(user)) {
     throw new Error(`MEMENTO_USER "${user.slice(0, 64)}" is not a valid user id (1 to 64 letters, digits, ".", "_" or "-").`);
   }
