@@ -129,7 +129,7 @@ function buildProgram(): Command {
       '--max-sessions <count>',
       'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
       integer('--max-sessions', 1, 1_000_000),
-      1000,
+      D.maxSessions,
     )
     .option(
       '--max-content-size <bytes>',

@@ -197,6 +197,7 @@ export const FLAG_DEFAULTS = {
   host: '127.0.0.1',
   servePort: 8000,
   sessionTimeoutS: 1800,
+  maxSessions: 1000,
   maxContentBytes: 4 * 1024 * 1024,
   simulatorPort: 8011,
   tracesLimit: 20,
