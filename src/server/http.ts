@@ -24,7 +24,7 @@ import { log } from '../log.ts';
 import { instrumentServerTransport } from '../telemetry/mcp.ts';
 import { VERSION } from '../version.ts';
 import { authInfoFor } from './identity.ts';
-import type { MemoryStore } from './store.ts';
+import type { Storage } from './storage/index.ts';
 import { createMcpServer } from './tools.ts';
 
 /** JSON-RPC error codes used on the HTTP layer. */
@@ -38,7 +38,7 @@ export const JSONRPC = {
 } as const;
 
 export interface HttpAppOptions {
-  store: MemoryStore;
+  store: Storage;
   defaultUser: string;
   /** Bearer token → user (`--tokens`): the token decides the user. */
   tokens?: ReadonlyMap<string, string> | undefined;
@@ -243,18 +243,22 @@ export class McpHttpApp {
   }
 
   private async health(res: ServerResponse, headOnly: boolean): Promise<void> {
-    const writable = await this.options.store.writable();
+    const health = await this.options.store.health();
+    const ok = health.status === 'ok';
     const body = {
-      status: writable ? 'ok' : 'degraded',
+      status: health.status,
       version: VERSION,
       uptimeSeconds: Math.round((performance.now() - this.startedAt) / 10) / 100,
-      dataDirWritable: writable,
+      storage: health.backend,
+      // Kept for monitors written against earlier versions.
+      dataDirWritable: ok,
+      ...(health.problem ? { problem: health.problem } : {}),
     };
     if (headOnly) {
-      res.writeHead(writable ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end();
       return;
     }
-    sendJson(res, writable ? 200 : 503, body);
+    sendJson(res, ok ? 200 : 503, body);
   }
 
   /** The session a request names, checked against the request's token user. */

@@ -7,9 +7,9 @@ import type { Readable, Writable } from 'node:stream';
 import { USER_ID_PATTERN } from '../protocol.ts';
 import { createHttpServer, McpHttpApp } from './http.ts';
 import { connectStdio } from './stdio.ts';
-import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
+import { openStorage } from './storage/index.ts';
 
-export { MemoryStore } from './store.ts';
+export { EmbeddedStorage, openStorage, type Storage } from './storage/index.ts';
 export { createMcpServer } from './tools.ts';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -21,8 +21,10 @@ export const LOCAL_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 const DRAIN_MS = 3000;
 
 export interface ServerOptions {
-  /** Storage root: one directory per user below it. */
+  /** Storage root: one directory per user below it (the embedded backend). */
   dataDir: string;
+  /** `postgres://…`: keep memories in PostgreSQL instead (replicated servers). */
+  storeUrl?: string | undefined;
   /** Largest memory content accepted, in UTF-8 bytes (default 4 MiB). */
   maxContentBytes?: number | undefined;
   /** The user when a request names none (default: MEMENTO_USER, else "default"). */
@@ -86,9 +88,8 @@ function urlHost(host: string): string {
 
 /** Starts the HTTP server (Streamable HTTP /mcp, legacy SSE /sse + /messages, /health). */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
-  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
-  await store.init();
+  const store = await openStorage(options);
+  const maxContentBytes = store.maxContentBytes;
   const host = options.host ?? DEFAULT_HOST;
   const tokens =
     options.tokens === undefined ? undefined
@@ -113,6 +114,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   }).catch(async (err: unknown) => {
     await app.close();
+    await store.close();
     throw err;
   });
   const port = (server.address() as AddressInfo).port;
@@ -137,9 +139,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
 /** Serves MCP on stdin/stdout (or the given streams) until the input ends or close() is called. */
 export async function serveStdio(options: StdioServerOptions): Promise<RunningStdioServer> {
-  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
-  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
-  await store.init();
+  const store = await openStorage(options);
+  const maxContentBytes = store.maxContentBytes;
   const session = await connectStdio({
     store,
     defaultUser: options.defaultUser ?? serverDefaultUser(),

@@ -6,7 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { instrumentServerTransport } from '../telemetry/mcp.ts';
-import type { MemoryStore } from './store.ts';
+import type { Storage } from './storage/index.ts';
 import { createMcpServer } from './tools.ts';
 
 export interface StdioSession {
@@ -16,7 +16,7 @@ export interface StdioSession {
 }
 
 export async function connectStdio(options: {
-  store: MemoryStore;
+  store: Storage;
   defaultUser: string;
   stdin: Readable;
   stdout: Writable;
