@@ -111,6 +111,7 @@ function buildProgram(): Command {
     .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', '127.0.0.1')
     .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8000)
     .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
+    .option('--store <url>', 'keep memories in PostgreSQL (postgres://…) instead of the data directory, for replicas [MEMENTO_STORE_URL]')
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(

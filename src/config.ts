@@ -25,6 +25,7 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_MCP_TOKEN', default: 'unset', meaning: 'bearer token (client sends it; server requires it)' },
   { name: 'MEMENTO_USER', default: '$USER or default', meaning: 'current user' },
   { name: 'MEMENTO_DATA_DIR', default: './memento-data', meaning: 'server storage root' },
+  { name: 'MEMENTO_STORE_URL', default: 'unset → data directory', meaning: 'server storage in PostgreSQL (postgres://…), shared by replicas' },
   { name: 'MEMENTO_JAEGER_URL', default: 'http://localhost:16686', meaning: 'Jaeger UI for deep links and `traces --jaeger`' },
   { name: 'MEMENTO_TRACE_FILE', default: '~/.local/state/memento/traces.jsonl', meaning: 'local trace file (`off` disables)' },
   { name: 'MEMENTO_TRACE_FILE_MAX_BYTES', default: '8388608', meaning: 'size at which the trace file rotates to <file>.1' },

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { dataDir as defaultDataDir, mcpSettings } from '../../config.ts';
 import { log, registerSecret } from '../../log.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
+import { StorageError } from '../../server/storage/types.ts';
 import { serveStdio, serverDefaultUser, startHttpServer } from '../../server/index.ts';
 import { CliError, EXIT } from '../errors.ts';
 
@@ -15,6 +16,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   dataDir?: string;
+  /** `postgres://…`: PostgreSQL storage instead of the data directory. */
+  store?: string;
   stdio?: boolean;
   tokens?: string;
   /** Comma-separated extra host names for the Host/Origin allow-list; "*" allows any. */
@@ -70,6 +73,24 @@ export async function loadTokens(file: string): Promise<Map<string, string>> {
   return tokens;
 }
 
+/** The PostgreSQL URL, checked; its password is registered as a secret so no log shows it. */
+function storeUrlOf(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError('--store (MEMENTO_STORE_URL) is not a URL; expected postgres://user:password@host:5432/database', EXIT.usage);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new CliError(`--store (MEMENTO_STORE_URL) must be a postgres:// URL; got a ${url.protocol}// URL`, EXIT.usage);
+  }
+  registerSecret(decodeURIComponent(url.password));
+  registerSecret(value);
+  return value;
+}
+
 /** Resolves on the first SIGINT or SIGTERM. */
 function stopSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
   let dispose = () => {};
@@ -95,15 +116,17 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.usage);
   }
-  const common = { dataDir, defaultUser, maxContentBytes: opts.maxContentSize };
+  const storeUrl = storeUrlOf(opts.store ?? process.env.MEMENTO_STORE_URL);
+  const common = { dataDir, storeUrl, defaultUser, maxContentBytes: opts.maxContentSize };
   const signal = stopSignal();
   try {
     if (opts.stdio) {
       if (opts.tokens) log.warn('--tokens applies to HTTP only; over stdio the host that started the server is trusted');
       const running = await serveStdio(common).catch((err: unknown) => {
+        if (err instanceof StorageError) throw new CliError(err.message);
         throw new CliError(`cannot use the data directory ${dataDir}: ${(err as { code?: string }).code ?? String(err)}`);
       });
-      log.info('memento MCP server on stdio', { dataDir });
+      log.info('memento MCP server on stdio', storeUrl ? { store: 'postgres' } : { dataDir });
       const reason = await Promise.race([running.closed.then(() => 'end of input'), signal.promise]);
       log.info('shutting down', { reason });
       await running.close();
@@ -127,6 +150,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       allowedHosts,
       sessionIdleTimeoutMs: opts.sessionTimeout * 1000,
     }).catch((err: unknown) => {
+      if (err instanceof StorageError) throw new CliError(err.message);
       const code = (err as { code?: string }).code;
       if (code === 'EADDRINUSE') throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
       if (code === 'EADDRNOTAVAIL') throw new CliError(`cannot bind ${opts.host}: no such local address`);
@@ -138,7 +162,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     log.info(`memento MCP server listening on ${running.url}`, {
       mcp: `${running.url}/mcp`,
       sse: `${running.url}/sse`,
-      dataDir,
+      ...(storeUrl ? { store: 'postgres' } : { dataDir }),
       auth: tokens ? 'tokens file' : sharedToken ? 'shared token' : 'none',
     });
     if ((opts.host === '0.0.0.0' || opts.host === '::') && allowedHosts.length === 0) {

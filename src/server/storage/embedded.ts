@@ -70,6 +70,15 @@ export class EmbeddedStorage implements Storage {
   /** Creates the data directory (0700) and opens the index; call once before serving. */
   async init(): Promise<void> {
     await makeDataDir(this.dataDir);
+    // Writable at all? Asked first, so a read-only disk is named as such rather than as SQLite's complaint.
+    const probe = path.join(this.dataDir, `.memento-health-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await writeNewFile(probe, '');
+    } catch (err) {
+      throw ioFailure('use the data directory', err, this.dataDir);
+    } finally {
+      await unlink(probe).catch(() => {});
+    }
     try {
       this.index = new SqliteIndex(this.dataDir);
     } catch (err) {

@@ -48,10 +48,18 @@ function advice(code: string | undefined): string {
     : 'Check the directory, or start the server with --data-dir pointing at another one.';
 }
 
+/** SQLite's own result codes (node:sqlite puts them in `errcode`) as the system codes they mean. */
+function sqliteAsSystemCode(err: unknown): string | undefined {
+  const errcode = (err as { errcode?: unknown } | null)?.errcode;
+  if (typeof errcode !== 'number') return undefined;
+  const primary = errcode & 0xff;
+  return primary === 13 ? 'ENOSPC' : primary === 8 ? 'EROFS' : primary === 14 ? 'EACCES' : primary === 10 ? 'EIO' : undefined;
+}
+
 /** A failure of `action` under `where`, as one sentence naming the path and what to do. */
 export function ioFailure(action: string, err: unknown, where: string): StorageError {
   if (err instanceof StorageError) return err;
-  const code = errorCode(err);
+  const code = sqliteAsSystemCode(err) ?? errorCode(err);
   return new StorageError(`Could not ${action}: ${reason(code)} in ${where}. ${advice(code)}`, code ?? 'EIO');
 }
 
