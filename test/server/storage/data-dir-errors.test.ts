@@ -79,7 +79,7 @@ describe('data directories that cannot work', () => {
       expect(message).not.toMatch(/ENOENT/);
       const health = await fetch(`${server.url}/health`);
       expect(health.status).toBe(503);
-      const body = await health.json();
+      const body = (await health.json()) as { status: string; problem?: string };
       expect(body.status).toBe('degraded');
       expect(body.problem).toContain(fs);
       await client.close();
@@ -104,7 +104,7 @@ describe('data directories that cannot work', () => {
       }
       const health = await fetch(`${server.url}/health`);
       expect(health.status).toBe(503);
-      const body = await health.json();
+      const body = (await health.json()) as { status: string; problem?: string };
       expect(body.status).toBe('degraded');
       expect(body.problem).toContain(fs);
       expect(body.problem).toMatch(/free some space there or move the data directory/);
