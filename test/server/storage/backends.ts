@@ -4,8 +4,9 @@
  * (test/helpers/postgres.ts).
  */
 import type { Storage } from '../../../src/server/storage/index.ts';
-import { EmbeddedStorage } from '../../../src/server/storage/index.ts';
+import { EmbeddedStorage, openStorage } from '../../../src/server/storage/index.ts';
 import { tempDir } from '../../helpers/memento.ts';
+import { startPostgres, type RunningPostgres } from '../../helpers/postgres.ts';
 
 export interface BackendUnderTest {
   name: 'embedded' | 'postgres';
@@ -47,3 +48,34 @@ export function embeddedBackend(): BackendUnderTest {
   };
 }
 
+
+/** PostgreSQL: one real server for the suite, a new database per test. */
+export function postgresBackend(): BackendUnderTest {
+  let server: RunningPostgres | undefined;
+  let url = '';
+  let n = 0;
+  const opened: Storage[] = [];
+  const start = async (maxContentBytes?: number) => {
+    const s = await openStorage({ dataDir: '/nonexistent', storeUrl: url, maxContentBytes });
+    opened.push(s);
+    return s;
+  };
+  return {
+    name: 'postgres',
+    async setup() {
+      server = await startPostgres();
+    },
+    async shutdown() {
+      await server?.stop();
+    },
+    async open(options = {}) {
+      url = await server!.createDatabase(`contract_${process.pid}_${++n}`);
+      return start(options.maxContentBytes);
+    },
+    reopen: () => start(),
+    serveArgs: () => ['--store', url],
+    async cleanup() {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    },
+  };
+}

@@ -18,9 +18,9 @@ import {
 import { startMemento } from '../../helpers/memento.ts';
 import { allMemories } from '../../helpers/memories.ts';
 import { connect } from '../support.ts';
-import { embeddedBackend, type BackendUnderTest } from './backends.ts';
+import { embeddedBackend, postgresBackend, type BackendUnderTest } from './backends.ts';
 
-const backends: BackendUnderTest[] = [embeddedBackend()];
+const backends: BackendUnderTest[] = [embeddedBackend(), postgresBackend()];
 
 afterAll(async () => {
   for (const b of backends) await b.shutdown?.();
