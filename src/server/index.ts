@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { USER_ID_PATTERN } from '../protocol.ts';
-import { createHttpServer, McpHttpApp } from './http.ts';
+import { createHttpServer, McpHttpApp } from './http/app.ts';
 import { connectStdio } from './stdio.ts';
 import { openStorage } from './storage/index.ts';
 
