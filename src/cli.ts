@@ -113,6 +113,7 @@ function buildProgram(): Command {
     .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
     .option('--store <url>', 'keep memories in PostgreSQL (postgres://…) instead of the data directory, for replicas [MEMENTO_STORE_URL]')
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
+    .option('--stateless', 'no MCP sessions on /mcp, so replicas behind a round-robin balancer can each answer any request (legacy /sse off)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(
       '--allowed-hosts <names>',

@@ -44,6 +44,8 @@ export interface HttpServerOptions extends ServerOptions {
   allowedHosts?: readonly string[] | undefined;
   /** Close an MCP session after this long with no request in progress (default 30 min). */
   sessionIdleTimeoutMs?: number | undefined;
+  /** No MCP sessions: any replica can answer any request (use with a shared `storeUrl`). */
+  stateless?: boolean | undefined;
 }
 
 export interface RunningHttpServer {
@@ -104,6 +106,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     allowedHosts: [...LOCAL_HOSTS, ...(wildcard ? [] : [host]), ...(options.allowedHosts ?? [])],
     sessionIdleTimeoutMs: options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS,
     maxBodyBytes: bodyLimit(maxContentBytes),
+    stateless: options.stateless,
   });
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -19,6 +19,8 @@ export interface ServeOptions {
   /** `postgres://…`: PostgreSQL storage instead of the data directory. */
   store?: string;
   stdio?: boolean;
+  /** No sessions on /mcp: for replicas behind a load balancer. */
+  stateless?: boolean;
   tokens?: string;
   /** Comma-separated extra host names for the Host/Origin allow-list; "*" allows any. */
   allowedHosts?: string;
@@ -121,6 +123,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const signal = stopSignal();
   try {
     if (opts.stdio) {
+      if (opts.stateless) log.warn('--stateless applies to HTTP only');
       if (opts.tokens) log.warn('--tokens applies to HTTP only; over stdio the host that started the server is trusted');
       const running = await serveStdio(common).catch((err: unknown) => {
         if (err instanceof StorageError) throw new CliError(err.message);
@@ -149,6 +152,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       sharedToken: tokens ? undefined : sharedToken,
       allowedHosts,
       sessionIdleTimeoutMs: opts.sessionTimeout * 1000,
+      stateless: opts.stateless,
     }).catch((err: unknown) => {
       if (err instanceof StorageError) throw new CliError(err.message);
       const code = (err as { code?: string }).code;
@@ -164,6 +168,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       sse: `${running.url}/sse`,
       ...(storeUrl ? { store: 'postgres' } : { dataDir }),
       auth: tokens ? 'tokens file' : sharedToken ? 'shared token' : 'none',
+      ...(opts.stateless ? { mode: 'stateless' } : {}),
     });
     if ((opts.host === '0.0.0.0' || opts.host === '::') && allowedHosts.length === 0) {
       log.warn('bound to all interfaces, but only localhost names pass the Host check; add --allowed-hosts');

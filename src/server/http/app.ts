@@ -41,6 +41,8 @@ export interface HttpAppOptions {
   maxBodyBytes: number;
   /** Longest a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number | undefined;
+  /** No sessions on /mcp (replicas behind a round-robin balancer); legacy SSE is refused. */
+  stateless?: boolean | undefined;
 }
 
 export class McpHttpApp {
@@ -64,6 +66,7 @@ export class McpHttpApp {
       sessions: this.sessions,
       newServer: () => createMcpServer({ store: options.store, defaultUser: options.defaultUser }),
       body: { maxBytes: options.maxBodyBytes, timeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS },
+      stateless: options.stateless,
     };
   }
 
@@ -107,6 +110,10 @@ export class McpHttpApp {
       scrubAuthorization(req);
       const auth = authenticate(authorization, this.tokens);
       if (this.closed) throw new HttpError(503, JSONRPC.serverError, 'The server is shutting down.');
+      if (this.options.stateless && url.pathname !== '/mcp') {
+        // A legacy SSE session lives in one process: behind a balancer its messages would go astray.
+        throw new HttpError(404, JSONRPC.invalidRequest, 'Not found: this server is stateless (--stateless) and answers Streamable HTTP on /mcp only.');
+      }
       switch (url.pathname) {
         case '/mcp':
           allowMethod(method, ['POST', 'GET', 'DELETE']);
