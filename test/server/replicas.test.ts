@@ -6,7 +6,7 @@
  * store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMemento, type Running } from '../helpers/memento.ts';
+import { runMemento, startMemento, type Running } from '../helpers/memento.ts';
 import { allMemories } from '../helpers/memories.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres.ts';
@@ -66,6 +66,16 @@ describe('two replicas behind a round-robin proxy', () => {
     expect((await allMemories(client)).map((m) => m.id).sort()).toEqual(ids.sort());
     expect((await fetch(`${proxy.url}/sse`)).status).toBe(404);
     await client.close();
+  });
+
+  it("the Memento client works through the balancer (memento ask against the stateless replicas)", { timeout: 60_000 }, async () => {
+    const env = { MEMENTO_MCP_URL: `${proxy.url}/mcp`, MEMENTO_USER: 'uma' };
+    const stored = await runMemento(['ask', '--json', 'remember that the wifi password is on the fridge'], { env });
+    expect(stored.code, stored.stderr).toBe(0);
+    expect(JSON.parse(stored.stdout)).toMatchObject({ ok: true, tools: [{ name: 'store_memory', ok: true }] });
+    const found = await runMemento(['ask', '--json', 'search for wifi'], { env });
+    expect(found.code, found.stderr).toBe(0);
+    expect(JSON.parse(found.stdout).answer).toMatch(/fridge/);
   });
 
   it('one replica SIGKILLed mid-burst loses no acknowledged store', { timeout: 90_000 }, async () => {
