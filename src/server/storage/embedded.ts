@@ -20,7 +20,7 @@ import { checkListQuery, checkSearchQuery, checkStoreInput, checkUser, META_SUFF
 import { fieldsOf, removeLeftovers, writeMemory } from './memory-files.ts';
 import { idStamp, newId, previewOf, slugOf } from './naming.ts';
 import { dirStamp, reconcileUser } from './reconcile.ts';
-import { storageSpan } from './spans.ts';
+import { dbSpan, storageSpan } from './spans.ts';
 import { SqliteIndex } from './sqlite-index.ts';
 import {
   DEFAULT_MAX_CONTENT_BYTES,
@@ -226,10 +226,12 @@ export class EmbeddedStorage implements Storage {
             metaMtimeMs: written.metaMtimeMs,
           };
           try {
-            this.db.transaction(() => {
-              this.db.put(user, row, fieldsOf(row, valid.content));
-              this.db.advanceDirMtime(user, start, after);
-            });
+            dbSpan('sqlite', 'INSERT', 'memories', () =>
+              this.db.transaction(() => {
+                this.db.put(user, row, fieldsOf(row, valid.content));
+                this.db.advanceDirMtime(user, start, after);
+              }),
+            );
           } catch (err) {
             // The memory is on disk (committed); the next change check indexes it.
             if (SqliteIndex.isCorrupt(err)) throw err;
@@ -248,9 +250,10 @@ export class EmbeddedStorage implements Storage {
     if (typeof idOrFile !== 'string' || idOrFile.length === 0 || idOrFile.length > 255) throw notFound(idOrFile);
     return this.guarded('read the memory', async () => {
       await this.caughtUp(user);
-      const row = this.db.find(user, idOrFile);
-      if (!row || this.deleting.has(`${user}/${row.id}`)) throw notFound(idOrFile);
-      return storageSpan('read', { [ATTR_MEMENTO_MEMORY_ID]: row.id }, async (span) => {
+      return storageSpan('read', {}, async (span) => {
+        const row = this.db.find(user, idOrFile);
+        if (!row || this.deleting.has(`${user}/${row.id}`)) throw notFound(idOrFile);
+        span.setAttribute(ATTR_MEMENTO_MEMORY_ID, row.id);
         let content: string;
         try {
           content = (await readNoFollow(path.join(this.userDir(user), row.file), 'the memory file')).text;
@@ -305,12 +308,13 @@ export class EmbeddedStorage implements Storage {
     return this.track(
       this.guarded('delete the memory', async () => {
         await this.caughtUp(user);
-        const row = this.db.find(user, idOrFile);
-        const key = row && `${user}/${row.id}`;
-        if (!row || !key || this.deleting.has(key)) throw notFound(idOrFile);
-        this.deleting.add(key);
-        try {
-          return await storageSpan('delete', { [ATTR_MEMENTO_MEMORY_ID]: row.id }, async () => {
+        return storageSpan('delete', {}, async (span) => {
+          const row = this.db.find(user, idOrFile);
+          const key = row && `${user}/${row.id}`;
+          if (!row || !key || this.deleting.has(key)) throw notFound(idOrFile);
+          span.setAttribute(ATTR_MEMENTO_MEMORY_ID, row.id);
+          this.deleting.add(key);
+          try {
             const dir = this.userDir(user);
             const contentPath = path.join(dir, row.file);
             if ((await kindOf(contentPath)) === 'link') throw refuseLink('the memory file', contentPath);
@@ -330,17 +334,19 @@ export class EmbeddedStorage implements Storage {
               });
             }
             const after = await dirStamp(dir);
-            this.db.transaction(() => {
-              this.db.removeWhere(user, row.id, row.file);
-              if (!gone) this.db.advanceDirMtime(user, start, after);
-            });
+            dbSpan('sqlite', 'DELETE', 'memories', () =>
+              this.db.transaction(() => {
+                this.db.removeWhere(user, row.id, row.file);
+                if (!gone) this.db.advanceDirMtime(user, start, after);
+              }),
+            );
             if (gone) throw notFound(idOrFile);
             const { contentMtimeMs: _c, contentSize: _s, metaMtimeMs: _m, ...summary } = row;
             return summary;
-          });
-        } finally {
-          this.deleting.delete(key);
-        }
+          } finally {
+            this.deleting.delete(key);
+          }
+        });
       }),
     );
   }

@@ -229,9 +229,8 @@ export class SqliteIndex {
 
   /** The user directory's mtime (ns, as text) when the index last matched it; undefined: never indexed. */
   dirMtime(user: string): string | undefined {
-    const row = dbSpan('sqlite', 'SELECT', 'dirs', () => this.st('SELECT mtime FROM dirs WHERE user = ?').get(user)) as
-      | { mtime: string }
-      | undefined;
+    // Bookkeeping, not the tool's query: no span of its own (one stat-sized read per call).
+    const row = this.st('SELECT mtime FROM dirs WHERE user = ?').get(user) as { mtime: string } | undefined;
     return row?.mtime;
   }
 
