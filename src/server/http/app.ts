@@ -37,6 +37,10 @@ export interface HttpAppOptions {
   allowedHosts: readonly string[];
   /** Close a session after this long with no request in progress. */
   sessionIdleTimeoutMs: number;
+  /** Most live MCP sessions at once. */
+  maxSessions: number;
+  /** A session idle this long may be ended to make room for a new one past the cap. */
+  evictIdleAfterMs: number;
   /** Largest request body read, in bytes. */
   maxBodyBytes: number;
   /** Longest a request body may take to arrive (default 30 s). */
@@ -61,7 +65,11 @@ export class McpHttpApp {
     this.options = options;
     this.hosts = hostPolicy(options.allowedHosts);
     this.tokens = tokenPolicy(options.tokens, options.sharedToken);
-    this.sessions = new SessionRegistry({ idleTimeoutMs: options.sessionIdleTimeoutMs });
+    this.sessions = new SessionRegistry({
+      idleTimeoutMs: options.sessionIdleTimeoutMs,
+      maxSessions: options.maxSessions,
+      evictIdleAfterMs: options.evictIdleAfterMs,
+    });
     this.routes = {
       sessions: this.sessions,
       newServer: () => createMcpServer({ store: options.store, defaultUser: options.defaultUser }),

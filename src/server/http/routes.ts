@@ -61,6 +61,16 @@ export async function streamable(ctx: RouteContext, req: IncomingMessage, res: S
   if (!initializing) {
     throw new HttpError(400, JSONRPC.serverError, 'Bad Request: no valid session id; start with an initialize request.');
   }
+  ctx.sessions.reserve();
+  try {
+    await openStreamableSession(ctx, withAuth, res, body, auth);
+  } finally {
+    // Registered by now if the initialize succeeded; otherwise the slot is free again.
+    ctx.sessions.release();
+  }
+}
+
+async function openStreamableSession(ctx: RouteContext, req: Authed, res: ServerResponse, body: unknown, auth: AuthInfo | undefined): Promise<void> {
   const server = ctx.newServer();
   const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
@@ -75,7 +85,7 @@ export async function streamable(ctx: RouteContext, req: IncomingMessage, res: S
   });
   releaseJsonResponseStreams(transport);
   await server.connect(instrumentServerTransport(transport, { transport: 'http' }));
-  await transport.handleRequest(withAuth, res, body);
+  await transport.handleRequest(req, res, body);
   // An initialize that failed leaves a server no session points to.
   if (!transport.sessionId || !ctx.sessions.has(transport.sessionId)) await server.close();
 }
@@ -105,10 +115,12 @@ async function stateless(ctx: RouteContext, req: IncomingMessage, res: ServerRes
 
 /** GET /sse: opens a legacy session whose answers flow down this stream. */
 export async function openSse(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, auth: AuthInfo | undefined): Promise<void> {
+  ctx.sessions.reserve();
   const transport = new SSEServerTransport('/messages', res);
   const server = ctx.newServer();
   const session = { kind: 'sse' as const, transport, server, user: auth?.clientId, active: 0, lastSeen: Date.now() };
   ctx.sessions.add(transport.sessionId, session);
+  ctx.sessions.release();
   ctx.sessions.busy(session, res);
   keepAliveProbes(req);
   await server.connect(instrumentServerTransport(transport, { transport: 'sse' }));

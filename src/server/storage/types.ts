@@ -4,7 +4,9 @@
  * SQLite or PostgreSQL.
  */
 
-export const DEFAULT_MAX_CONTENT_BYTES = 4 * 1024 * 1024;
+import { FLAG_DEFAULTS } from '../../config.ts';
+
+export const DEFAULT_MAX_CONTENT_BYTES = FLAG_DEFAULTS.maxContentBytes;
 export const MAX_DESCRIPTION_CHARS = 2000;
 export const MAX_TAGS = 32;
 export const MAX_TAG_CHARS = 64;
