@@ -45,6 +45,14 @@ export interface EmbeddedOptions {
   reconcileAtStart?: boolean | undefined;
 }
 
+interface Burst {
+  active: number;
+  /** The record this process set when it created the user's directory in this burst. */
+  created: string | undefined;
+  /** The record and the directory's time when the burst began. */
+  base: Promise<{ recorded: string | undefined; stamp: string }>;
+}
+
 export class EmbeddedStorage implements Storage {
   readonly backend = 'embedded' as const;
   readonly dataDir: string;
@@ -53,6 +61,8 @@ export class EmbeddedStorage implements Storage {
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Reconciliations under way, one per user, shared by every call that needs it. */
   private readonly reconciling = new Map<string, Promise<unknown>>();
+  /** This process's own writes in progress, per user (see ownWrite). */
+  private readonly bursts = new Map<string, Burst>();
   /** `user/file` names this process is writing now, and ids being deleted. */
   private readonly reserved = new Set<string>();
   private readonly deleting = new Set<string>();
@@ -137,6 +147,8 @@ export class EmbeddedStorage implements Storage {
   }
 
   private reconcile(user: string, mode: 'names' | 'full'): Promise<unknown> {
+    // The start-up pass is not waited for by calls: the index is usable while it runs.
+    if (mode === 'full') return reconcileUser(this.db, this.userDir(user), user, 'full', () => this.closing);
     let running = this.reconciling.get(user);
     if (!running) {
       running = reconcileUser(this.db, this.userDir(user), user, mode, () => this.closing).finally(() => {
@@ -145,6 +157,44 @@ export class EmbeddedStorage implements Storage {
       this.reconciling.set(user, running);
     }
     return running;
+  }
+
+  /**
+   * Runs one of this process's own writes for `user`. Writes overlapping in time form a burst;
+   * when the last one ends, the recorded directory time moves to the directory's time now —
+   * but only if the index matched the directory when the burst began and nothing else moved
+   * the record meanwhile, so a change by anyone else still shows at the next call. (A hand edit
+   * made during a burst of this process's own writes is seen at the next start instead.)
+   */
+  private async ownWrite<T>(user: string, fn: (burst: Burst) => Promise<T>): Promise<T> {
+    const dir = this.userDir(user);
+    let burst = this.bursts.get(user);
+    if (!burst) {
+      burst = {
+        active: 0,
+        created: undefined,
+        base: (async () => ({ recorded: this.db.dirMtime(user), stamp: await dirStamp(dir) }))(),
+      };
+      this.bursts.set(user, burst);
+    }
+    burst.active++;
+    try {
+      await burst.base;
+      return await fn(burst);
+    } finally {
+      if (--burst.active === 0) {
+        this.bursts.delete(user);
+        try {
+          const base = await burst.base;
+          const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
+          const now = await dirStamp(dir);
+          if (expected !== undefined) this.db.transaction(() => this.db.advanceDirMtime(user, expected, now));
+        } catch (err) {
+          // The record stays behind: the next call compares names, which is slower, not wrong.
+          log.debug('could not record the user directory time', { user, code: errorCode(err) ?? String(err) });
+        }
+      }
+    }
   }
 
   /** The cheap change check before a call: one stat, and a reconciliation when it differs. */
@@ -183,7 +233,7 @@ export class EmbeddedStorage implements Storage {
     }
     return this.track(
       storageSpan('write', {}, (span) =>
-        this.guarded('store the memory', async () => {
+        this.guarded('store the memory', () => this.ownWrite(user, async (burst) => {
           if (this.closing) throw new StorageError('Could not store the memory: the server is shutting down.', 'ESHUTDOWN');
           const dir = this.userDir(user);
           const before = await dirStamp(dir);
@@ -192,12 +242,13 @@ export class EmbeddedStorage implements Storage {
               throw ioFailure('store the memory for a new user', err, this.dataDir);
             });
             // A new, empty directory: nothing to index, so the index matches it now.
-            if (this.db.dirMtime(user) === undefined || this.db.dirMtime(user) === 'missing') {
+            const recorded = this.db.dirMtime(user);
+            if (recorded === undefined || recorded === 'missing') {
               const created = await dirStamp(dir);
               this.db.transaction(() => this.db.setDirMtime(user, created));
+              burst.created = created;
             }
           }
-          const start = await dirStamp(dir);
           const createdMs = Date.now();
           const id = newId(createdMs);
           const base = valid.base ?? slugOf(valid.description || valid.content);
@@ -212,7 +263,6 @@ export class EmbeddedStorage implements Storage {
             },
             (file) => this.reserved.delete(`${user}/${file}`),
           );
-          const after = await dirStamp(dir);
           const row = {
             id,
             file: written.file,
@@ -227,10 +277,7 @@ export class EmbeddedStorage implements Storage {
           };
           try {
             dbSpan('sqlite', 'INSERT', 'memories', () =>
-              this.db.transaction(() => {
-                this.db.put(user, row, fieldsOf(row, valid.content));
-                this.db.advanceDirMtime(user, start, after);
-              }),
+              this.db.transaction(() => this.db.put(user, row, fieldsOf(row, valid.content))),
             );
           } catch (err) {
             // The memory is on disk (committed); the next change check indexes it.
@@ -240,7 +287,7 @@ export class EmbeddedStorage implements Storage {
           span.setAttributes({ [ATTR_MEMENTO_MEMORY_ID]: id, [ATTR_MEMENTO_CONTENT_SIZE]: valid.size });
           const { contentMtimeMs: _c, contentSize: _s, metaMtimeMs: _m, ...summary } = row;
           return summary;
-        }),
+        })),
       ),
     );
   }
@@ -308,7 +355,7 @@ export class EmbeddedStorage implements Storage {
     return this.track(
       this.guarded('delete the memory', async () => {
         await this.caughtUp(user);
-        return storageSpan('delete', {}, async (span) => {
+        return storageSpan('delete', {}, (span) => this.ownWrite(user, async () => {
           const row = this.db.find(user, idOrFile);
           const key = row && `${user}/${row.id}`;
           if (!row || !key || this.deleting.has(key)) throw notFound(idOrFile);
@@ -318,7 +365,6 @@ export class EmbeddedStorage implements Storage {
             const dir = this.userDir(user);
             const contentPath = path.join(dir, row.file);
             if ((await kindOf(contentPath)) === 'link') throw refuseLink('the memory file', contentPath);
-            const start = await dirStamp(dir);
             let gone = false;
             try {
               // The commit: without its sidecar the memory no longer exists.
@@ -333,20 +379,14 @@ export class EmbeddedStorage implements Storage {
                 if (errorCode(err) !== 'ENOENT') log.warn("could not remove a deleted memory's content", { code: errorCode(err) });
               });
             }
-            const after = await dirStamp(dir);
-            dbSpan('sqlite', 'DELETE', 'memories', () =>
-              this.db.transaction(() => {
-                this.db.removeWhere(user, row.id, row.file);
-                if (!gone) this.db.advanceDirMtime(user, start, after);
-              }),
-            );
+            dbSpan('sqlite', 'DELETE', 'memories', () => this.db.transaction(() => this.db.removeWhere(user, row.id, row.file)));
             if (gone) throw notFound(idOrFile);
             const { contentMtimeMs: _c, contentSize: _s, metaMtimeMs: _m, ...summary } = row;
             return summary;
           } finally {
             this.deleting.delete(key);
           }
-        });
+        }));
       }),
     );
   }

@@ -194,6 +194,19 @@ describe('the index', () => {
     expect((await again.get('alice', a.id)).content).toBe('edited by a person with grep in mind');
   });
 
+  it('after a burst of its own concurrent stores the index still matches the directory, so the next call reads no directory', async () => {
+    const store = await open();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.store('alice', { content: `burst ${i}` })));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.store('alice', { content: `second burst ${i}` })));
+    const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'), { readOnly: true });
+    const recorded = (db.prepare("SELECT mtime FROM dirs WHERE user = 'alice'").get() as { mtime: string }).mtime;
+    db.close();
+    expect(recorded).toBe(String((await lstat(join(dir.path, 'alice'), { bigint: true })).mtimeNs));
+    // And a change by anyone else still differs from the record: the next call sees it.
+    await writeFile(join(dir.path, 'alice', 'a person was here.txt'), 'x');
+    expect(String((await lstat(join(dir.path, 'alice'), { bigint: true })).mtimeNs)).not.toBe(recorded);
+  });
+
   it('does not trust a sidecar that names another file', async () => {
     const store = await open();
     const stored = await store.store('alice', { content: 'real' });
