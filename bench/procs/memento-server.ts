@@ -17,6 +17,9 @@ const server = await startHttpServer({
   dataDir: process.argv[2]!,
   port: Number(process.argv[3] ?? 0),
   defaultUser: 'bench',
+  // The PostgreSQL backend and stateless mode, for the storage benchmark's replicas.
+  storeUrl: process.env.MEMENTO_STORE_URL || undefined,
+  stateless: process.env.MEMENTO_BENCH_STATELESS === '1',
   ...(process.argv[4] ? JSON.parse(process.argv[4]) : {}),
 });
 process.on('SIGTERM', () => {

@@ -197,6 +197,24 @@ function fromCompletion(completion: ChatCompletion, where: string, onText?: (del
 }
 
 /**
+ * The stream's chunks, with the openai package's own reading of them (it normalizes every
+ * chunk and throws a TypeError on a choice that is not an object) turned into a clear error.
+ */
+async function* guardShape(stream: AsyncIterable<ChatCompletionChunk>, where: string): AsyncGenerator<ChatCompletionChunk> {
+  try {
+    yield* stream;
+  } catch (err) {
+    // undici's "terminated" is a dropped connection, explained as such by modelError.
+    if (err instanceof TypeError && err.message !== 'terminated') {
+      throw new ModelResponseError(
+        `the model endpoint at ${where} sent a stream chunk of the wrong shape (${err.message.split('\n')[0]!.slice(0, 120)}); check that it is an OpenAI-compatible chat completions endpoint.`,
+      );
+    }
+    throw err;
+  }
+}
+
+/**
  * Reassembles a stream. The endpoint is not trusted: chunks of any shape are read
  * defensively (a field of the wrong type is ignored), and the answer may not grow past
  * `maxBytes`.
@@ -216,7 +234,7 @@ async function fromStream(
     size += Buffer.byteLength(text);
     if (size > maxBytes) throw tooLarge(maxBytes);
   };
-  for await (const chunk of stream) {
+  for await (const chunk of guardShape(stream, where)) {
     if (typeof chunk !== 'object' || chunk === null) continue;
     if (typeof chunk.id === 'string' && chunk.id) answer.id ??= chunk.id;
     if (typeof chunk.model === 'string' && chunk.model) answer.model ??= chunk.model;

@@ -90,6 +90,23 @@ describe('MCP span decorators', () => {
     await server.close();
   });
 
+  it('with the content opt-in, the status quotes the server\'s own words', async () => {
+    process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = 'true';
+    try {
+      const { client, server } = await connectedPair();
+      otel.reset();
+      await client.callTool({ name: 'refuse', arguments: {} });
+      for (const kind of [SpanKind.CLIENT, SpanKind.SERVER]) {
+        const [span] = byName('tools/call refuse', kind);
+        expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: expect.stringContaining('refused: not yours') });
+      }
+      await client.close();
+      await server.close();
+    } finally {
+      delete process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
+    }
+  });
+
   it('record a JSON-RPC error code as error.type and rpc.response.status_code', async () => {
     const { client, server } = await connectedPair();
     otel.reset();
