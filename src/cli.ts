@@ -113,7 +113,9 @@ function buildProgram(): Command {
     .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', D.host)
     .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.servePort)
     .option('-d, --data-dir <dir>', `storage root ${backedBy(S.dataDir)}`)
+    .option('--store <url>', `keep memories in PostgreSQL (postgres://…) instead of the data directory, for replicas ${backedBy(S.storeUrl)}`)
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
+    .option('--stateless', 'no MCP sessions on /mcp, so replicas behind a round-robin balancer can each answer any request (legacy /sse off)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(
       '--allowed-hosts <names>',

@@ -145,6 +145,7 @@ export const SETTINGS = {
   mcpToken: def({ name: 'MEMENTO_MCP_TOKEN', parse: text, default: undefined, help: 'bearer token (client sends it; server requires it)' }),
   user: def({ name: 'MEMENTO_USER', parse: text, default: systemUser, shown: '$USER or default', help: 'current user' }),
   dataDir: def({ name: 'MEMENTO_DATA_DIR', parse: (raw) => resolve(raw), default: () => resolve('memento-data'), shown: './memento-data', help: 'server storage root' }),
+  storeUrl: def({ name: 'MEMENTO_STORE_URL', parse: text, default: undefined, shown: 'unset → data directory', help: 'server storage in PostgreSQL (postgres://…), shared by replicas' }),
   jaegerUrl: def({ name: 'MEMENTO_JAEGER_URL', parse: (raw, name) => url(raw, name).replace(/\/+$/, ''), default: 'http://localhost:16686', help: 'Jaeger UI for deep links and `traces --jaeger`' }),
   traceFile: def({ name: 'MEMENTO_TRACE_FILE', parse: pathOrOff, default: (env) => join(stateDir(env), 'traces.jsonl'), shown: '~/.local/state/memento/traces.jsonl', help: 'local trace file (`off` disables)' }),
   traceFileMaxBytes: def({ name: 'MEMENTO_TRACE_FILE_MAX_BYTES', parse: integer(4096), default: 8 * 1024 * 1024, help: 'size at which the trace file rotates to <file>.1' }),
@@ -295,6 +296,11 @@ export function defaultUser(env: Env = process.env): string {
 
 export function dataDir(env: Env = process.env): string {
   return setting(SETTINGS.dataDir, env);
+}
+
+/** MEMENTO_STORE_URL: the PostgreSQL store, or undefined for the data directory. */
+export function storeUrl(env: Env = process.env): string | undefined {
+  return setting(SETTINGS.storeUrl, env);
 }
 
 export function jaegerUrl(env: Env = process.env): string {

@@ -45,6 +45,7 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
 }
 
 function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
