@@ -24,6 +24,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   storage: async () => (await import('./storage.ts')).storage,
   'cold-start': async () => (await import('./cold-start.ts')).coldStart,
   memory: async () => (await import('./memory.ts')).memory,
+  sessions: async () => (await import('./sessions.ts')).sessions,
 };
 
 function usage(): string {

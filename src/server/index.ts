@@ -20,7 +20,7 @@ export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = FLAG_DEFAULTS.sessionTimeoutS * 1
  * Live MCP sessions at once: a session costs ~20 KB of heap (~90 KB of RSS), so the cap keeps a
  * flood of sessions under ~100 MB, far beyond what one person's or a team's clients open.
  */
-export const DEFAULT_MAX_SESSIONS = 1000;
+export const DEFAULT_MAX_SESSIONS = FLAG_DEFAULTS.maxSessions;
 /** Past the cap, a session idle this long gives its place to a new one. */
 export const DEFAULT_EVICT_IDLE_AFTER_MS = 60_000;
 /** Host names every server answers to, whatever it is bound to. */

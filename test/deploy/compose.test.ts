@@ -247,7 +247,7 @@ describe('docker-compose.yml: host names and ports agree with the other ends', (
     );
     const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets)).map((t) => hostPort(t));
     const exporter = hostPort(expandCollectorEnv((collector.exporters?.prometheus as { endpoint: string }).endpoint));
-    const telemetryPort = dig(collector.service.telemetry, 'metrics.readers.0.pull.exporter.prometheus.port');
+    const telemetryPort = Number(expandCollectorEnv(String(dig(collector.service.telemetry, 'metrics.readers.0.pull.exporter.prometheus.port'))));
     expect(targets).toContainEqual({ host: 'collector', port: exporter.port });
     expect(targets).toContainEqual({ host: 'collector', port: telemetryPort });
     expect(prom.rule_files).toEqual(['alerts.yml']);

@@ -21,7 +21,7 @@ describe('memento serve', () => {
   it('documents its flags in --help', async () => {
     const help = await runMemento(['serve', '--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--host', '--port', '--data-dir', '--stdio', '--tokens', '--allowed-hosts', '--session-timeout', '--max-content-size']) {
+    for (const flag of ['--host', '--port', '--data-dir', '--stdio', '--tokens', '--allowed-hosts', '--session-timeout', '--max-sessions', '--max-content-size']) {
       expect(help.stdout).toContain(flag);
     }
   });

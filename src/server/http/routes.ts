@@ -2,6 +2,10 @@
  * The MCP routes: Streamable HTTP at /mcp (one session per initialize, named by Mcp-Session-Id)
  * and the legacy HTTP+SSE pair, a GET /sse stream plus POST /messages?sessionId=…. Each new
  * session gets its own McpServer from the factory (the SDK's `getServer()` pattern).
+ *
+ * A stateless Streamable HTTP mode fits beside `streamable()`: per POST, `ctx.newServer()` and a
+ * transport with `sessionIdGenerator: undefined`, closed when the response closes, with no
+ * registry (and so no cap or sweeper) involved; app.ts picks the route.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
