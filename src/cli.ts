@@ -158,7 +158,7 @@ function buildProgram(): Command {
 
   const traces = program
     .command('traces')
-    .description('per-turn trace views from the local trace file or from Jaeger');
+    .description('per-turn and per-conversation trace views from the local trace file or from Jaeger');
   const traceSource = (cmd: Command) =>
     cmd
       .option('-f, --file <file>', 'trace file [MEMENTO_TRACE_FILE or ~/.local/state/memento/traces.jsonl]')
@@ -169,9 +169,24 @@ function buildProgram(): Command {
     .action((opts: TracesOptions) =>
       later(async () => (await import('./cli/commands/traces.ts')).traces('list', opts)),
     );
-  traceSource(traces.command('show').description('one turn as a waterfall').argument('<traceId>', 'trace id (a unique prefix is enough)'))
-    .action((id: string, opts: TracesOptions) =>
-      later(async () => (await import('./cli/commands/traces.ts')).traces('show', { ...opts, traceId: id })),
+  traceSource(
+    traces
+      .command('show')
+      .description('one turn as a waterfall, or with --conversation ID the turns of one conversation')
+      .argument('[traceId]', 'trace id (a unique prefix is enough)'),
+  )
+    .option('-c, --conversation <id>', 'show this conversation (gen_ai.conversation.id; a unique prefix is enough)')
+    .action((id: string | undefined, opts: TracesOptions) =>
+      later(async () => {
+        if (!id && opts.conversation === undefined) throw new CliError('show needs a trace id or --conversation ID', EXIT.usage);
+        return (await import('./cli/commands/traces.ts')).traces('show', { ...opts, ...(id ? { traceId: id } : {}) });
+      }),
+    );
+  traceSource(traces.command('conversations').description('conversations: turns, time, tokens, tool calls and errors per gen_ai.conversation.id'))
+    .option('-c, --conversation <id>', 'only this conversation, its turns in order')
+    .option('-n, --limit <n>', 'how many conversations', integer('--limit', 1, 100_000))
+    .action((opts: TracesOptions) =>
+      later(async () => (await import('./cli/commands/traces.ts')).traces('conversations', opts)),
     );
   traceSource(traces.command('stats').description('Azure vs MCP latency: p50 / p95 / max per phase and per tool; slow turns'))
     .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), 2000)

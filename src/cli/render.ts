@@ -89,6 +89,7 @@ export function footer(result: TurnResult): string {
   lines.push(
     pc.dim(
       `${seconds(result.durationMs)}: Azure ${seconds(p.azureMs)} · MCP ${seconds(p.mcpMs)} · client ${seconds(p.clientMs)}` +
+        (result.firstTokenMs !== undefined ? ` · first token ${seconds(result.firstTokenMs)}` : '') +
         ` · ${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`,
     ),
   );

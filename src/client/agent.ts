@@ -61,6 +61,8 @@ export interface TurnResult {
   toolCalls: number;
   toolRounds: number;
   tools: ToolOutcome[];
+  /** Ms from the start of the turn to the first token of the answer shown; undefined when none was. */
+  firstTokenMs?: number;
   error?: { type: string; message: string };
   cancelled?: boolean;
 }
@@ -101,8 +103,13 @@ export class Agent {
     const turn = new TurnSpan({ conversationId: conversation.id, turnNumber: conversation.turns, userId: user });
     const started = performance.now();
     const intervals: Interval[] = [];
-    const counts = { chatCalls: 0, toolCalls: 0, toolRounds: 0 };
+    const counts: { chatCalls: number; toolCalls: number; toolRounds: number; firstTokenMs?: number } = { chatCalls: 0, toolCalls: 0, toolRounds: 0 };
     const tools: ToolOutcome[] = [];
+    // What a person waits for is the first token of the answer, not the end of the turn.
+    const onText = (delta: string) => {
+      counts.firstTokenMs ??= performance.now() - started;
+      options.onText?.(delta);
+    };
     // Called after the root span has ended, so the recorder holds the whole client side.
     // The split is worked out when first read (the terminal shows it; a caller that does not
     // look does not pay for it), from the turn's spans while the recorder still has them.
@@ -119,7 +126,7 @@ export class Agent {
 
     try {
       const answer = await context.with(turn.context, () =>
-        this.loop(text, options, conversation.exchanges, intervals, counts, tools),
+        this.loop(text, { ...options, onText }, conversation.exchanges, intervals, counts, tools),
       );
       this.history.add(user, { user: text, assistant: answer });
       turn.end(counts, undefined, this.model.target);
@@ -202,7 +209,7 @@ export class Agent {
     options: TurnOptions,
     intervals: Interval[],
   ): Promise<ChatAnswer> {
-    const span = new ChatSpan(this.model.target, phase, () => contentOf(system, messages));
+    const span = new ChatSpan(this.model.target, phase, () => contentOf(system, messages), this.model.streaming);
     const start = performance.now();
     try {
       const answer = await span.run(() =>
@@ -214,6 +221,8 @@ export class Agent {
         finishReasons: [answer.finishReason],
         inputTokens: answer.inputTokens,
         outputTokens: answer.outputTokens,
+        firstChunkMs: answer.firstChunkMs,
+        chunkGapsMs: answer.chunkGapsMs,
         output: [{ role: 'assistant', parts: outputParts(answer), finish_reason: answer.finishReason }],
       });
       return answer;

@@ -46,6 +46,12 @@ export interface ChatAnswer {
   finishReason: string;
   inputTokens?: number;
   outputTokens?: number;
+  /** Whether the answer came as a stream of chunks. */
+  streamed: boolean;
+  /** Streamed only: ms from issuing the request to the first chunk of the response. */
+  firstChunkMs?: number;
+  /** Streamed only: ms between consecutive output chunks, after the first one. */
+  chunkGapsMs?: number[];
 }
 
 export interface ChatCall {
@@ -121,11 +127,19 @@ export class Model {
       const completion = await this.client.chat.completions.create({ ...body, stream: false }, { signal: call.signal });
       return fromCompletion(completion, call.onText);
     }
+    // Measured from here, retries included: what the caller waits for (semconv's
+    // time_to_first_chunk, "from when the client issues the generation request").
+    const issued = performance.now();
     const stream = await this.client.chat.completions.create(
       { ...body, stream: true, stream_options: { include_usage: true } },
       { signal: call.signal },
     );
-    return fromStream(stream, call.onText);
+    return fromStream(stream, issued, call.onText);
+  }
+
+  /** Whether calls ask for a token stream (MEMENTO_STREAM). */
+  get streaming(): boolean {
+    return this.options.stream;
   }
 
   async close(): Promise<void> {
@@ -159,13 +173,23 @@ function fromCompletion(completion: ChatCompletion, onText?: (delta: string) => 
     finishReason: choice?.finish_reason ?? 'stop',
     inputTokens: completion.usage?.prompt_tokens,
     outputTokens: completion.usage?.completion_tokens,
+    streamed: false,
   };
 }
 
-async function fromStream(stream: AsyncIterable<ChatCompletionChunk>, onText?: (delta: string) => void): Promise<ChatAnswer> {
-  const answer: ChatAnswer = { content: '', toolCalls: [], finishReason: 'stop' };
+async function fromStream(stream: AsyncIterable<ChatCompletionChunk>, issued: number, onText?: (delta: string) => void): Promise<ChatAnswer> {
+  const answer: ChatAnswer = { content: '', toolCalls: [], finishReason: 'stop', streamed: true, chunkGapsMs: [] };
   const calls = new Map<number, ToolCall>();
+  let lastOutput: number | undefined;
   for await (const chunk of stream) {
+    const now = performance.now();
+    answer.firstChunkMs ??= now - issued;
+    // Output chunks are the ones that carry generated text or tool calls; Azure's leading
+    // prompt_filter_results chunk and the trailing usage chunk carry neither.
+    if (chunk.choices?.some((c) => c.delta?.content || c.delta?.tool_calls?.length)) {
+      if (lastOutput !== undefined) answer.chunkGapsMs!.push(now - lastOutput);
+      lastOutput = now;
+    }
     if (chunk.id) answer.id ??= chunk.id;
     if (chunk.model) answer.model ??= chunk.model;
     if (chunk.usage) {

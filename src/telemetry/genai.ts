@@ -21,6 +21,7 @@ import {
 } from '@opentelemetry/api';
 import { captureContent } from '../config.ts';
 import { instruments } from './instruments.ts';
+import { activeConversation, withConversation } from './conversation.ts';
 import {
   AGENT_NAME,
   ATTR_ERROR_TYPE,
@@ -43,7 +44,10 @@ import {
   ATTR_MEMENTO_TOOL_CALLS,
   ATTR_MEMENTO_TOOL_ROUNDS,
   ATTR_MEMENTO_TURN_NUMBER,
+  ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
   ATTR_MEMENTO_USER_ID,
+  ATTR_GEN_AI_REQUEST_STREAM,
+  ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
@@ -76,6 +80,8 @@ export interface TurnCounts {
   chatCalls: number;
   toolCalls: number;
   toolRounds: number;
+  /** Ms from the turn's start to the first token of the answer shown, when there was one. */
+  firstTokenMs?: number;
 }
 
 /** The root span of one turn; every other span of the turn is under it. */
@@ -101,7 +107,7 @@ export class TurnSpan {
       },
       context.active(),
     );
-    this.context = trace.setSpan(context.active(), this.span);
+    this.context = withConversation(trace.setSpan(context.active(), this.span), info.conversationId);
   }
 
   /** The trace id when tracing is on; undefined when it is off (OTEL_SDK_DISABLED). */
@@ -117,6 +123,7 @@ export class TurnSpan {
         [ATTR_MEMENTO_TOOL_CALLS]: counts.toolCalls,
         [ATTR_MEMENTO_TOOL_ROUNDS]: counts.toolRounds,
       });
+      if (counts.firstTokenMs !== undefined) this.span.setAttribute(ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN, counts.firstTokenMs / 1000);
       const metricAttributes: Attributes = { [ATTR_GEN_AI_AGENT_NAME]: AGENT_NAME };
       if (model) {
         this.span.setAttribute(ATTR_GEN_AI_PROVIDER_NAME, model.provider);
@@ -155,6 +162,9 @@ export interface ChatOutcome {
   inputTokens?: number;
   outputTokens?: number;
   output?: { role: string; parts: ChatMessagePart[]; finish_reason?: string }[];
+  /** Streamed calls: ms to the first chunk, and between output chunks after it. */
+  firstChunkMs?: number;
+  chunkGapsMs?: readonly number[];
 }
 
 /** One `chat {model}` span; `run` executes the call with the span active. */
@@ -165,7 +175,7 @@ export class ChatSpan {
   private readonly ctx: Context;
   private readonly capture = captureContent();
 
-  constructor(target: ModelTarget, phase: string, content?: () => ChatContent) {
+  constructor(target: ModelTarget, phase: string, content?: () => ChatContent, stream?: boolean) {
     this.target = target;
     const attributes: Attributes = {
       [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
@@ -175,6 +185,9 @@ export class ChatSpan {
       [ATTR_SERVER_PORT]: target.port,
       [ATTR_MEMENTO_PHASE]: phase,
     };
+    if (stream !== undefined) attributes[ATTR_GEN_AI_REQUEST_STREAM] = stream;
+    const conversationId = activeConversation();
+    if (conversationId) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     if (this.capture && content) {
       try {
         const c = content();
@@ -200,6 +213,7 @@ export class ChatSpan {
       if (outcome.responseModel) a[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
       if (outcome.inputTokens !== undefined) a[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = outcome.inputTokens;
       if (outcome.outputTokens !== undefined) a[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = outcome.outputTokens;
+      if (outcome.firstChunkMs !== undefined) a[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.firstChunkMs / 1000;
       if (this.capture && outcome.output) a[ATTR_GEN_AI_OUTPUT_MESSAGES] = JSON.stringify(outcome.output);
       span.setAttributes(a);
       this.record(undefined, outcome);
@@ -231,13 +245,16 @@ export class ChatSpan {
 
   private record(errorType: string | undefined, outcome?: ChatOutcome): void {
     const sets = metricSets(this.target, outcome?.responseModel);
-    const { genAiOperationDuration, genAiTokenUsage } = instruments();
+    const { genAiOperationDuration, genAiTokenUsage, genAiTimeToFirstChunk, genAiTimePerOutputChunk } = instruments();
     genAiOperationDuration.record(
       (performance.now() - this.started) / 1000,
       errorType ? { ...sets.base, [ATTR_ERROR_TYPE]: errorType } : sets.base,
     );
     if (outcome?.inputTokens !== undefined) genAiTokenUsage.record(outcome.inputTokens, sets.input);
     if (outcome?.outputTokens !== undefined) genAiTokenUsage.record(outcome.outputTokens, sets.output);
+    // Streaming calls only (gen-ai metrics: "SHOULD NOT be reported otherwise").
+    if (outcome?.firstChunkMs !== undefined) genAiTimeToFirstChunk.record(outcome.firstChunkMs / 1000, sets.base);
+    for (const gap of outcome?.chunkGapsMs ?? []) genAiTimePerOutputChunk.record(gap / 1000, sets.base);
   }
 }
 

@@ -8,7 +8,10 @@ import {
   BUCKETS_GEN_AI_OPERATION_DURATION_S,
   BUCKETS_GEN_AI_TOKEN_USAGE,
   BUCKETS_MCP_OPERATION_DURATION_S,
+  BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK,
+  METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
   METRIC_MCP_CLIENT_OPERATION_DURATION,
   METRIC_MCP_SERVER_OPERATION_DURATION,
@@ -19,6 +22,8 @@ import { VERSION } from '../version.ts';
 export interface Instruments {
   genAiOperationDuration: Histogram;
   genAiTokenUsage: Histogram;
+  genAiTimeToFirstChunk: Histogram;
+  genAiTimePerOutputChunk: Histogram;
   mcpClientOperationDuration: Histogram;
   mcpServerOperationDuration: Histogram;
   turnDuration: Histogram;
@@ -39,6 +44,16 @@ export function instruments(): Instruments {
       unit: '{token}',
       description: 'Number of input and output tokens used.',
       advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TOKEN_USAGE },
+    }),
+    genAiTimeToFirstChunk: meter.createHistogram(METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, {
+      unit: 's',
+      description: 'Time to receive the first chunk, measured from when the client issues the generation request to when the first chunk is received in the response stream.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_OPERATION_DURATION_S },
+    }),
+    genAiTimePerOutputChunk: meter.createHistogram(METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, {
+      unit: 's',
+      description: 'Time per output chunk, recorded for each chunk received after the first one.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S },
     }),
     mcpClientOperationDuration: meter.createHistogram(METRIC_MCP_CLIENT_OPERATION_DURATION, {
       unit: 's',

@@ -34,8 +34,10 @@ import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk
 import { captureContent } from '../config.ts';
 import { instruments } from './instruments.ts';
 import { extractTraceContext, injectTraceContext } from './mcp-context.ts';
+import { activeConversation } from './conversation.ts';
 import {
   ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_TOOL_CALL_ARGUMENTS,
   ATTR_GEN_AI_TOOL_CALL_ID,
@@ -199,6 +201,9 @@ class InstrumentedTransport implements Transport {
     const attributes = this.requestAttributes(msg, tool);
     const callId = msg.method === 'tools/call' ? context.active().getValue(TOOL_CALL_ID_KEY) : undefined;
     if (typeof callId === 'string') attributes[ATTR_GEN_AI_TOOL_CALL_ID] = callId;
+    // A tools/call span is an execute_tool span, which may carry the conversation.
+    const conversationId = msg.method === 'tools/call' ? activeConversation() : undefined;
+    if (conversationId) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
 
     const span = tracer().startSpan(tool ? `${msg.method} ${tool}` : String(msg.method), {
       kind: SpanKind.CLIENT,

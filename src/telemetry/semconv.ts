@@ -33,6 +33,9 @@ export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model' as const;
 export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model' as const;
 export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id' as const;
 export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons' as const;
+/** Seconds from issuing a streamed request to its first chunk (semantic-conventions-genai registry). */
+export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk' as const;
+export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream' as const;
 export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens' as const;
 export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens' as const;
 export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type' as const;
@@ -65,6 +68,8 @@ export const ERROR_TYPE_VALUE_TOOL_ERROR = 'tool_error' as const;
 // Metrics (names, units and advised bucket boundaries from gen-ai-metrics.md and mcp.md).
 export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration' as const;
 export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage' as const;
+export const METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK = 'gen_ai.client.operation.time_to_first_chunk' as const;
+export const METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK = 'gen_ai.client.operation.time_per_output_chunk' as const;
 export const METRIC_MCP_CLIENT_OPERATION_DURATION = 'mcp.client.operation.duration' as const;
 export const METRIC_MCP_SERVER_OPERATION_DURATION = 'mcp.server.operation.duration' as const;
 export const METRIC_MEMENTO_TURN_DURATION = 'memento.turn.duration' as const;
@@ -74,6 +79,10 @@ export const BUCKETS_GEN_AI_OPERATION_DURATION_S = [
 ];
 export const BUCKETS_GEN_AI_TOKEN_USAGE = [
   1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+];
+/** Chunks arrive every few ms to a few hundred ms; the server-side time_per_output_token advice. */
+export const BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S = [
+  0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 ];
 export const BUCKETS_MCP_OPERATION_DURATION_S = [
   0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300,
@@ -86,6 +95,8 @@ export const ATTR_MEMENTO_USER_ID = 'memento.user.id' as const;
 export const ATTR_MEMENTO_CHAT_CALLS = 'memento.turn.chat_calls' as const;
 export const ATTR_MEMENTO_TOOL_CALLS = 'memento.turn.tool_calls' as const;
 export const ATTR_MEMENTO_TOOL_ROUNDS = 'memento.turn.tool_rounds' as const;
+/** Seconds from the start of the turn to the first token of the answer the user reads. */
+export const ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN = 'memento.turn.time_to_first_token' as const;
 export const ATTR_MEMENTO_RESULT_SIZE = 'memento.tool.result.size' as const;
 export const ATTR_MEMENTO_MEMORY_COUNT = 'memento.memory.count' as const;
 export const ATTR_MEMENTO_CONTENT_SIZE = 'memento.memory.content.size' as const;

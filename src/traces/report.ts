@@ -13,7 +13,7 @@ export interface ReportOptions {
 }
 
 /** Rows of cells; `right` marks numeric columns. Cell colouring happens after padding. */
-function table(
+export function table(
   header: string[],
   rows: string[][],
   right: boolean[],
@@ -38,7 +38,7 @@ function table(
   return [c.dim(line(header, -1)), ...rows.map((r, i) => line(r, i))];
 }
 
-function tools(summary: TurnSummary): string {
+export function tools(summary: TurnSummary): string {
   const counts = new Map<string, number>();
   for (const t of summary.tools) counts.set(t, (counts.get(t) ?? 0) + 1);
   return [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ') || '-';

@@ -19,6 +19,7 @@ import {
   AGENT_NAME,
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_TOOL_NAME,
@@ -27,6 +28,7 @@ import {
   ATTR_MCP_METHOD_NAME,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TURN_NUMBER,
+  ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
   ATTR_MEMENTO_USER_ID,
   ATTR_SERVICE_NAME,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
@@ -75,6 +77,10 @@ export interface TurnSpec {
   chats?: ChatSpec[];
   tools?: ToolSpec[];
   errorType?: string;
+  /** gen_ai.conversation.id, on the root, the chat and the tools/call spans as the client sets it. */
+  conversationId?: string;
+  /** Time to the first answer token, ms after the turn's start (memento.turn.time_to_first_token). */
+  firstTokenMs?: number;
 }
 
 export interface BuiltTurn {
@@ -118,6 +124,7 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
   const client = provider(SERVICE_NAME_CLIENT, ids);
   const server = provider(SERVICE_NAME_SERVER, new ChosenIds());
   const t = (offset: number) => spec.startMs + offset;
+  const conversation = spec.conversationId ? { [ATTR_GEN_AI_CONVERSATION_ID]: spec.conversationId } : {};
 
   const root = client.tracer.startSpan(`invoke_agent ${AGENT_NAME}`, {
     kind: SpanKind.INTERNAL,
@@ -127,6 +134,8 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
       [ATTR_GEN_AI_AGENT_NAME]: AGENT_NAME,
       ...(spec.user ? { [ATTR_MEMENTO_USER_ID]: spec.user } : {}),
       ...(spec.turn !== undefined ? { [ATTR_MEMENTO_TURN_NUMBER]: spec.turn } : {}),
+      ...conversation,
+      ...(spec.firstTokenMs !== undefined ? { [ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN]: spec.firstTokenMs / 1000 } : {}),
     },
   });
   for (const chat of spec.chats ?? []) {
@@ -139,6 +148,7 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
           [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
           [ATTR_GEN_AI_REQUEST_MODEL]: 'gpt-4o-mini',
           [ATTR_MEMENTO_PHASE]: chat.phase,
+          ...conversation,
           ...(chat.input !== undefined ? { [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: chat.input } : {}),
           ...(chat.output !== undefined ? { [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: chat.output } : {}),
         },
@@ -174,7 +184,11 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
         : {}),
     };
     const name = method === 'tools/call' ? `${method} ${tool.tool}` : method;
-    const span = client.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: t(tool.at), attributes }, under(root));
+    const span = client.tracer.startSpan(
+      name,
+      { kind: SpanKind.CLIENT, startTime: t(tool.at), attributes: method === 'tools/call' ? { ...attributes, ...conversation } : attributes },
+      under(root),
+    );
     if (tool.server) {
       const s = server.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: t(tool.server.at), attributes }, under(span));
       if (tool.errorType) s.setAttribute(ATTR_ERROR_TYPE, tool.errorType);

@@ -61,6 +61,7 @@ export async function ask(opts: AskOptions): Promise<number> {
           ok: result.ok,
           durationMs: round(result.durationMs),
           phases: { azureMs: round(result.phases.azureMs), mcpMs: round(result.phases.mcpMs), clientMs: round(result.phases.clientMs) },
+          firstTokenMs: result.firstTokenMs !== undefined ? round(result.firstTokenMs) : null,
           chatCalls: result.chatCalls,
           toolCalls: result.toolCalls,
           toolRounds: result.toolRounds,

@@ -15,6 +15,7 @@ import { defaultTraceFilePath } from '../../telemetry/trace-file.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { footer, TurnView, trafficLine } from '../render.ts';
 import { showWaterfall } from '../waterfall.ts';
+import { showConversation } from '../conversation-view.ts';
 
 export interface ChatOptions {
   user?: string;
@@ -29,6 +30,7 @@ Commands:
   /history     this user's conversation so far
   /clear       forget this user's conversation (memories stay stored)
   /trace       draw the last turn's trace as a waterfall
+  /trace all   this conversation's turns, each with its split
   /help        this help
   /quit        leave (Ctrl-D works too); Ctrl-C cancels a running turn`;
 
@@ -150,7 +152,8 @@ export async function chat(opts: ChatOptions): Promise<number> {
             process.stdout.write(`cleared ${user}'s conversation (stored memories are kept)\n`);
             break;
           case '/trace':
-            if (!lastTrace) process.stdout.write('no traced turn yet\n');
+            if (arg === 'all') await showConversation(session.agent.history.of(user).id);
+            else if (!lastTrace) process.stdout.write('no traced turn yet\n');
             else {
               await showWaterfall(lastTrace);
               process.stdout.write(`${pc.dim(jaegerTraceLink(lastTrace))}\n`);
