@@ -93,6 +93,7 @@ export function footer(result: TurnResult): string {
         ` · ${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`,
     ),
   );
+  for (const p of result.selfCheck?.problems ?? []) lines.push(pc.yellow(`⚠ trace: ${p.missing} — ${p.cause}`));
   return lines.join('\n');
 }
 

@@ -23,6 +23,8 @@ import type { McpConnection } from './mcp.ts';
 import type { ChatAnswer, Model, ToolCall } from './model.ts';
 import { splitTime, type Interval, type TimeSplit } from './timing.ts';
 import { telemetry } from '../telemetry/setup.ts';
+import type { SelfCheck } from '../telemetry/self-check.ts';
+import { selfCheckOf } from './turn-check.ts';
 import { spansFromReadableSpans, turnSplit } from '../traces/index.ts';
 
 /** Tool rounds after which the model must answer with what it has. */
@@ -63,6 +65,8 @@ export interface TurnResult {
   tools: ToolOutcome[];
   /** Ms from the start of the turn to the first token of the answer shown; undefined when none was. */
   firstTokenMs?: number;
+  /** What the turn's own trace is missing, and why (undefined when tracing is off). */
+  selfCheck?: SelfCheck;
   error?: { type: string; message: string };
   cancelled?: boolean;
 }
@@ -121,6 +125,8 @@ export class Agent {
         enumerable: true,
         get: () => (phases ??= measuredSplit(turn.traceId) ?? splitTime(started, end, intervals)),
       });
+      let checked: { value: SelfCheck | undefined } | undefined;
+      Object.defineProperty(out, 'selfCheck', { enumerable: true, get: () => (checked ??= { value: selfCheckOf(out) }).value });
       return out;
     };
 

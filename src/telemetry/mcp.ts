@@ -47,6 +47,7 @@ import {
   ATTR_MCP_METHOD_NAME,
   ATTR_MCP_PROTOCOL_VERSION,
   ATTR_MCP_SESSION_ID,
+  ATTR_MEMENTO_MCP_SERVER_SPAN,
   ATTR_MEMENTO_RESULT_SIZE,
   ATTR_NETWORK_PROTOCOL_NAME,
   ATTR_NETWORK_TRANSPORT,
@@ -55,6 +56,7 @@ import {
   ATTR_SERVER_PORT,
   ERROR_TYPE_VALUE_TOOL_ERROR,
   GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL,
+  SERVER_SPAN_META_KEY,
 } from './semconv.ts';
 import { VERSION } from '../version.ts';
 
@@ -83,7 +85,7 @@ type Message = JSONRPCMessage & {
   id?: string | number;
   method?: string;
   params?: { name?: unknown; arguments?: unknown; _meta?: Record<string, unknown>; protocolVersion?: unknown; requestId?: unknown; reason?: unknown };
-  result?: { isError?: unknown; content?: unknown; protocolVersion?: unknown };
+  result?: { isError?: unknown; content?: unknown; protocolVersion?: unknown; _meta?: Record<string, unknown> };
   error?: { code: number; message: string };
 };
 
@@ -174,7 +176,9 @@ class InstrumentedTransport implements Transport {
       this.cancelled(msg);
     }
     if (this.side === 'server' && msg.method === undefined && msg.id !== undefined) {
+      const reported = this.reportServerSpan(msg);
       this.answered(msg);
+      return this.inner.send(reported, options);
     }
     return this.inner.send(message, options);
   }
@@ -265,11 +269,25 @@ class InstrumentedTransport implements Transport {
     return trace.setSpan(parent, span);
   }
 
+  /**
+   * Server side: names the span that handled the request in the result's `_meta`, so the
+   * client can check that the call joined its trace without waiting for either export.
+   */
+  private reportServerSpan(msg: Message): JSONRPCMessage {
+    const entry = this.pending.get(msg.id as string | number);
+    const ctx = entry?.span.spanContext();
+    if (!ctx || !trace.isSpanContextValid(ctx) || !msg.result || typeof msg.result !== 'object') return msg;
+    const traceparent = `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags & 1}`;
+    return { ...msg, result: { ...msg.result, _meta: { ...(msg.result._meta ?? {}), [SERVER_SPAN_META_KEY]: traceparent } } } as JSONRPCMessage;
+  }
+
   /** Client side: the response to one of our requests arrived. Server side: we answer one. */
   private answered(msg: Message): void {
     if (typeof msg.result?.protocolVersion === 'string') this.protocolVersion = msg.result.protocolVersion;
     const entry = this.pending.get(msg.id as string | number);
     if (!entry) return;
+    const reported = this.side === 'client' ? msg.result?._meta?.[SERVER_SPAN_META_KEY] : undefined;
+    if (typeof reported === 'string' && TRACEPARENT.test(reported)) entry.span.setAttribute(ATTR_MEMENTO_MCP_SERVER_SPAN, reported);
     // The size costs a serialization of the result: only for tool results, only when recorded.
     const measure = entry.method === 'tools/call' && entry.span.isRecording();
     this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure));
@@ -337,6 +355,8 @@ function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
   }
   return { attributes };
 }
+
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 function errorTypeOf(error: Error): string {
   const code = (error as { code?: unknown }).code;

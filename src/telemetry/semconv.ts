@@ -106,6 +106,15 @@ export const ATTR_MEMENTO_STORAGE_OPERATION = 'memento.storage.operation' as con
 /** How many words a search had: a count, never the words. */
 export const ATTR_MEMENTO_SEARCH_TERMS = 'memento.search.terms' as const;
 
+/**
+ * On a client tools/call span: the server's own span for the call, as the server reported it
+ * in the result's `_meta` (SERVER_SPAN_META_KEY), W3C traceparent form. The turn's self-check
+ * reads it to tell "the server joined the trace" from "the server is not traced".
+ */
+export const ATTR_MEMENTO_MCP_SERVER_SPAN = 'memento.mcp.server_span' as const;
+/** The `_meta` key of a result that names the server span which handled the request. */
+export const SERVER_SPAN_META_KEY = 'memento/server-span' as const;
+
 export const MEMENTO_PHASE_VALUE_INTENT = 'intent' as const;
 export const MEMENTO_PHASE_VALUE_SUMMARIZE = 'summarize' as const;
 

@@ -59,6 +59,8 @@ describe('MCP span decorators', () => {
       'mcp.protocol.version': expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
       'network.transport': 'pipe',
       'memento.tool.result.size': expect.any(Number),
+      // The server's span, as the server named it in the result's _meta.
+      'memento.mcp.server_span': `00-${serverSpan!.spanContext().traceId}-${serverSpan!.spanContext().spanId}-01`,
     });
     expect(serverSpan!.attributes).toEqual({
       'mcp.method.name': 'tools/call',

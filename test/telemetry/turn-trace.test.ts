@@ -120,6 +120,8 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
     'mcp.protocol.version': expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
     'memento.tool.result.size': expect.any(Number),
     'gen_ai.conversation.id': root.attributes['gen_ai.conversation.id'],
+    // The server names its own span in the result's _meta (the self-check reads it).
+    'memento.mcp.server_span': expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/),
     // Streamable HTTP names its session in a header the client keeps; the legacy SSE client
     // keeps it private in its endpoint URL, and stdio has none.
     ...(transport === 'http' ? { 'mcp.session.id': expect.any(String) } : {}),
@@ -133,6 +135,7 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
   // The server's span is the child of the client's tools/call span, through params._meta.
   const served = only(server.filter((s) => s.name === `tools/call ${tool}` && s.kind === SPAN_KIND.SERVER), 'one server span');
   expect(served.parentSpanId).toBe(call.spanId);
+  expect(call.attributes['memento.mcp.server_span']).toBe(`00-${served.traceId}-${served.spanId}-01`);
   expect(served.attributes).toMatchObject({
     'mcp.method.name': 'tools/call',
     'gen_ai.tool.name': tool,

@@ -22,7 +22,9 @@ import {
   ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_TOOL_CALL_ID,
   ATTR_GEN_AI_TOOL_NAME,
+  ATTR_MEMENTO_MCP_SERVER_SPAN,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_MCP_METHOD_NAME,
@@ -64,6 +66,10 @@ export interface ToolSpec {
   errorType?: string;
   /** An MCP request other than tools/call (initialize, tools/list). */
   method?: string;
+  /** gen_ai.tool.call.id: the model's id for the call. */
+  callId?: string;
+  /** memento.mcp.server_span: the server span the server named in its result's _meta. */
+  reportedServerSpan?: string;
 }
 
 export interface TurnSpec {
@@ -186,7 +192,16 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
     const name = method === 'tools/call' ? `${method} ${tool.tool}` : method;
     const span = client.tracer.startSpan(
       name,
-      { kind: SpanKind.CLIENT, startTime: t(tool.at), attributes: method === 'tools/call' ? { ...attributes, ...conversation } : attributes },
+      {
+        kind: SpanKind.CLIENT,
+        startTime: t(tool.at),
+        attributes: {
+          ...attributes,
+          ...(method === 'tools/call' ? conversation : {}),
+          ...(tool.callId ? { [ATTR_GEN_AI_TOOL_CALL_ID]: tool.callId } : {}),
+          ...(tool.reportedServerSpan ? { [ATTR_MEMENTO_MCP_SERVER_SPAN]: tool.reportedServerSpan } : {}),
+        },
+      },
       under(root),
     );
     if (tool.server) {

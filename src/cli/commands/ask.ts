@@ -47,6 +47,9 @@ export async function ask(opts: AskOptions): Promise<number> {
       onStatus: view?.status,
     });
     view?.finish(result);
+    // Both are worked out from the spans the client holds in memory, which shutdown drops.
+    void result.phases;
+    void result.selfCheck;
     // Our own MCP server flushes its spans when its stdin closes, and the client flushes
     // its own: both at once, so a dead collector costs one deadline, not two.
     await Promise.all([session.close(), telemetry().shutdown()]);
@@ -66,6 +69,7 @@ export async function ask(opts: AskOptions): Promise<number> {
           toolCalls: result.toolCalls,
           toolRounds: result.toolRounds,
           tools: result.tools,
+          selfCheck: result.selfCheck ?? null,
           ...(result.error ? { error: result.error } : {}),
         })}\n`,
       );
