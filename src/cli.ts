@@ -15,6 +15,7 @@ import type { AskOptions } from './cli/commands/ask.ts';
 import type { ServeOptions } from './cli/commands/serve.ts';
 import type { SimulatorOptions } from './cli/commands/simulator.ts';
 import type { TracesOptions } from './cli/commands/traces.ts';
+import type { DoctorOptions } from './cli/commands/doctor.ts';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -193,6 +194,18 @@ function buildProgram(): Command {
     .option('-n, --limit <n>', 'only the newest n turns', integer('--limit', 1, 1_000_000))
     .action((opts: TracesOptions) =>
       later(async () => (await import('./cli/commands/traces.ts')).traces('stats', opts)),
+    );
+
+  program
+    .command('doctor')
+    .description('check the whole path end to end (model, MCP server, OTLP, a test turn in Jaeger and Prometheus) and print a checklist')
+    .addOption(userOption())
+    .option('--jaeger <url>', "Jaeger's query service, to find the test turn in [MEMENTO_JAEGER_URL; unset: skipped]")
+    .option('--prometheus <url>', 'Prometheus, to find the span metrics in [MEMENTO_PROMETHEUS_URL; unset: skipped]')
+    .option('--wait <ms>', 'how long to wait for the test turn to reach Jaeger and Prometheus', integer('--wait', 0, 600_000), 30_000)
+    .option('--json', 'print {ok, checks: [{name, status, detail}]} as JSON')
+    .action((opts: DoctorOptions & { wait: number }) =>
+      later(async () => (await import('./cli/commands/doctor.ts')).doctor({ ...opts, waitMs: opts.wait })),
     );
 
   return program;

@@ -26,6 +26,7 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_USER', default: '$USER or default', meaning: 'current user' },
   { name: 'MEMENTO_DATA_DIR', default: './memento-data', meaning: 'server storage root' },
   { name: 'MEMENTO_JAEGER_URL', default: 'http://localhost:16686', meaning: 'Jaeger UI for deep links and `traces --jaeger`' },
+  { name: 'MEMENTO_PROMETHEUS_URL', default: 'unset', meaning: 'Prometheus for `memento doctor` to find the span metrics in' },
   { name: 'MEMENTO_TRACE_FILE', default: '~/.local/state/memento/traces.jsonl', meaning: 'local trace file (`off` disables)' },
   { name: 'MEMENTO_TRACE_FILE_MAX_BYTES', default: '8388608', meaning: 'size at which the trace file rotates to <file>.1' },
   { name: 'MEMENTO_MODEL_TIMEOUT_MS', default: '60000', meaning: 'per model call attempt' },
