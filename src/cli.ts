@@ -100,6 +100,7 @@ function buildProgram(): Command {
     .argument('<text...>', 'what to say (quotes optional)')
     .addOption(userOption())
     .option('--json', 'print {answer, traceId, durationMs, phases, …} as JSON')
+    .option('-c, --continue', "continue this user's last conversation (its kept history) instead of starting a new one")
     .addOption(trafficOption())
     .addOption(waterfallOption())
     .action((text: string[], opts: Omit<AskOptions, 'text'>) =>

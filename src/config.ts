@@ -33,6 +33,8 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_MODEL_MAX_RETRIES', default: '3', meaning: 'retries of a model call on 429, 5xx and timeouts (with backoff)' },
   { name: 'MEMENTO_MCP_TIMEOUT_MS', default: '30000', meaning: 'per MCP request' },
   { name: 'MEMENTO_STREAM', default: 'on', meaning: '`off` asks the model for whole answers instead of a token stream' },
+  { name: 'MEMENTO_HISTORY_URL', default: 'unset → a file per user', meaning: 'shared conversation history (redis://host:6379)' },
+  { name: 'MEMENTO_HISTORY_DIR', default: '~/.local/state/memento/history', meaning: 'where each user\'s conversation file is kept (0600); MEMENTO_HISTORY=off keeps it in memory only' },
   { name: 'MEMENTO_HISTORY_FILE', default: '~/.local/state/memento/chat_history', meaning: 'the REPL\'s line history' },
   { name: 'MEMENTO_SIMULATOR_*', default: 'unset', meaning: 'shape the built-in simulator: see `memento simulator --help`' },
   { name: 'MEMENTO_LOG_LEVEL', default: 'info', meaning: 'debug | info | warn | error | silent (logs go to stderr)' },

@@ -102,6 +102,7 @@ export class Agent {
 
   async runTurn(text: string, options: TurnOptions): Promise<TurnResult> {
     const { user } = options;
+    await this.history.sync(user);
     const conversation = this.history.of(user);
     conversation.turns += 1;
     const turn = new TurnSpan({ conversationId: conversation.id, turnNumber: conversation.turns, userId: user });

@@ -6,6 +6,8 @@
 import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
 import { registerSecret } from '../log.ts';
 import { Agent } from './agent.ts';
+import { History } from './history.ts';
+import { historyStoreFromEnv } from './history/settings.ts';
 import { ConfigError } from './errors.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
@@ -15,6 +17,8 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for every completed HTTP exchange (`--traffic`). */
   onExchange?: (exchange: Exchange) => void;
+  /** Continue each user's stored conversation (chat, `ask --continue`) rather than start a new one. */
+  resume?: boolean;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -70,7 +74,8 @@ export class Session {
       requestTimeoutMs: mcpTimeoutMs,
       onExchange: options.onExchange,
     });
-    const agent = new Agent({ model, mcp: connection, maxRetries });
+    const history = new History(undefined, undefined, { store: historyStoreFromEnv(env), resume: options.resume ?? false });
+    const agent = new Agent({ model, mcp: connection, maxRetries, history });
     return new Session(agent, model, connection, () => http.close());
   }
 
@@ -79,7 +84,7 @@ export class Session {
   /** Ends the MCP session (and our own server, which then flushes its spans) and the pool; once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([this.mcp.close(), this.model.close()]);
+      await Promise.allSettled([this.mcp.close(), this.model.close(), this.agent.history.close()]);
       await this.closeHttp().catch(() => {});
     })();
     return this.closing;

@@ -16,6 +16,7 @@ afterAll(() => dir.cleanup());
 
 const env = () => ({
   MEMENTO_DATA_DIR: join(dir.path, 'data'),
+  MEMENTO_HISTORY: 'on',
   MEMENTO_HISTORY_DIR: join(dir.path, 'history'),
   OTEL_SDK_DISABLED: 'false',
   OTEL_TRACES_EXPORTER: 'none',

@@ -17,6 +17,8 @@ export interface AskOptions {
   json?: boolean;
   traffic?: boolean;
   waterfall?: boolean;
+  /** Continue the user's last conversation (its stored history) instead of starting a new one. */
+  continue?: boolean;
 }
 
 export async function ask(opts: AskOptions): Promise<number> {
@@ -27,6 +29,7 @@ export async function ask(opts: AskOptions): Promise<number> {
   let session: Session;
   try {
     session = await Session.open({
+      resume: opts.continue ?? false,
       onExchange: opts.traffic ? (e) => (view ? view.around(() => process.stderr.write(`${trafficLine(e)}\n`)) : process.stderr.write(`${trafficLine(e)}\n`)) : undefined,
     });
   } catch (err) {
@@ -61,6 +64,8 @@ export async function ask(opts: AskOptions): Promise<number> {
           traceId: result.traceId ?? null,
           jaegerUrl: result.traceId ? jaegerTraceLink(result.traceId) : null,
           user,
+          conversationId: session.agent.history.of(user).id,
+          turn: session.agent.history.of(user).turns,
           ok: result.ok,
           durationMs: round(result.durationMs),
           phases: { azureMs: round(result.phases.azureMs), mcpMs: round(result.phases.mcpMs), clientMs: round(result.phases.clientMs) },

@@ -28,7 +28,7 @@ Commands:
   /user NAME   switch to another user's memories
   /users       users in this session (the current one is marked)
   /history     this user's conversation so far
-  /clear       forget this user's conversation (memories stay stored)
+  /clear       forget this user's conversation, here and where it is kept (memories stay stored)
   /trace       draw the last turn's trace as a waterfall
   /trace all   this conversation's turns, each with its split
   /help        this help
@@ -46,6 +46,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
   let session: Session;
   try {
     session = await Session.open({
+      resume: true,
       onExchange: opts.traffic
         ? (e) => {
             const line = `${trafficLine(e)}\n`;
@@ -142,6 +143,8 @@ export async function chat(opts: ChatOptions): Promise<number> {
             break;
           }
           case '/history': {
+            // Another client sharing this history may have talked since our last turn.
+            await session.agent.history.sync(user);
             const exchanges = session.agent.history.of(user).exchanges;
             if (exchanges.length === 0) process.stdout.write(`no conversation yet for ${user}\n`);
             for (const e of exchanges) process.stdout.write(`${pc.bold('you')}: ${e.user}\n${pc.bold('memento')}: ${e.assistant}\n`);
