@@ -228,6 +228,8 @@ export class Agent {
         finishReasons: [answer.finishReason],
         inputTokens: answer.inputTokens,
         outputTokens: answer.outputTokens,
+        cacheReadTokens: answer.cacheReadTokens,
+        reasoningTokens: answer.reasoningTokens,
         firstChunkMs: answer.firstChunkMs,
         chunkGapsMs: answer.chunkGapsMs,
         output: [{ role: 'assistant', parts: outputParts(answer), finish_reason: answer.finishReason }],

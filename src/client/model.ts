@@ -46,6 +46,10 @@ export interface ChatAnswer {
   finishReason: string;
   inputTokens?: number;
   outputTokens?: number;
+  /** Of the input tokens, those Azure served from its prompt cache (prompt_tokens_details.cached_tokens). */
+  cacheReadTokens?: number;
+  /** Of the output tokens, those a reasoning model spent thinking (completion_tokens_details.reasoning_tokens). */
+  reasoningTokens?: number;
   /** Whether the answer came as a stream of chunks. */
   streamed: boolean;
   /** Streamed only: ms from issuing the request to the first chunk of the response. */
@@ -157,6 +161,16 @@ function target(provider: string, model: string, url: string): ModelTarget {
   };
 }
 
+/** The details Azure (and OpenAI) add to usage, when present: absent is not zero. */
+function usageDetails(usage: ChatCompletion['usage'] | null | undefined): Pick<ChatAnswer, 'cacheReadTokens' | 'reasoningTokens'> {
+  const cached = usage?.prompt_tokens_details?.cached_tokens;
+  const reasoning = usage?.completion_tokens_details?.reasoning_tokens;
+  return {
+    ...(typeof cached === 'number' ? { cacheReadTokens: cached } : {}),
+    ...(typeof reasoning === 'number' ? { reasoningTokens: reasoning } : {}),
+  };
+}
+
 function fromCompletion(completion: ChatCompletion, onText?: (delta: string) => void): ChatAnswer {
   const choice = completion.choices[0];
   const content = choice?.message.content ?? '';
@@ -173,6 +187,7 @@ function fromCompletion(completion: ChatCompletion, onText?: (delta: string) => 
     finishReason: choice?.finish_reason ?? 'stop',
     inputTokens: completion.usage?.prompt_tokens,
     outputTokens: completion.usage?.completion_tokens,
+    ...usageDetails(completion.usage),
     streamed: false,
   };
 }
@@ -195,6 +210,7 @@ async function fromStream(stream: AsyncIterable<ChatCompletionChunk>, issued: nu
     if (chunk.usage) {
       answer.inputTokens = chunk.usage.prompt_tokens;
       answer.outputTokens = chunk.usage.completion_tokens;
+      Object.assign(answer, usageDetails(chunk.usage));
     }
     for (const choice of chunk.choices ?? []) {
       const delta = choice.delta;

@@ -21,7 +21,9 @@ import { releaseJsonResponseStreams } from './sdk-fixes.ts';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { log } from '../log.ts';
+import { context } from '@opentelemetry/api';
 import { instrumentServerTransport } from '../telemetry/mcp.ts';
+import { withPeer } from '../telemetry/peer.ts';
 import { VERSION } from '../version.ts';
 import { authInfoFor } from './identity.ts';
 import type { MemoryStore } from './store.ts';
@@ -143,7 +145,8 @@ export class McpHttpApp {
         if (--this.inFlight === 0) this.drained?.();
       });
     }
-    this.route(req, res).catch((err: unknown) => {
+    // Who called, for the MCP server spans of the messages this request carries.
+    context.with(withPeer(context.active(), req.socket), () => this.route(req, res)).catch((err: unknown) => {
       log.error('HTTP request failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       if (!res.headersSent) sendError(res, 500, JSONRPC.internalError, 'Internal error');
       else res.end();

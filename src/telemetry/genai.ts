@@ -39,6 +39,11 @@ import {
   ATTR_GEN_AI_TOKEN_TYPE,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_GEN_AI_TOKEN_MODALITY,
+  GEN_AI_TOKEN_MODALITY_VALUE_TEXT,
+  semconvSet,
   ATTR_MEMENTO_CHAT_CALLS,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TOOL_CALLS,
@@ -161,6 +166,8 @@ export interface ChatOutcome {
   finishReasons: string[];
   inputTokens?: number;
   outputTokens?: number;
+  cacheReadTokens?: number;
+  reasoningTokens?: number;
   output?: { role: string; parts: ChatMessagePart[]; finish_reason?: string }[];
   /** Streamed calls: ms to the first chunk, and between output chunks after it. */
   firstChunkMs?: number;
@@ -174,6 +181,7 @@ export class ChatSpan {
   private readonly target: ModelTarget;
   private readonly ctx: Context;
   private readonly capture = captureContent();
+  private readonly latest = semconvSet() === 'latest';
 
   constructor(target: ModelTarget, phase: string, content?: () => ChatContent, stream?: boolean) {
     this.target = target;
@@ -213,6 +221,8 @@ export class ChatSpan {
       if (outcome.responseModel) a[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
       if (outcome.inputTokens !== undefined) a[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = outcome.inputTokens;
       if (outcome.outputTokens !== undefined) a[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = outcome.outputTokens;
+      if (outcome.cacheReadTokens !== undefined) a[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = outcome.cacheReadTokens;
+      if (outcome.reasoningTokens !== undefined) a[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = outcome.reasoningTokens;
       if (outcome.firstChunkMs !== undefined) a[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.firstChunkMs / 1000;
       if (this.capture && outcome.output) a[ATTR_GEN_AI_OUTPUT_MESSAGES] = JSON.stringify(outcome.output);
       span.setAttributes(a);
@@ -245,13 +255,22 @@ export class ChatSpan {
 
   private record(errorType: string | undefined, outcome?: ChatOutcome): void {
     const sets = metricSets(this.target, outcome?.responseModel);
-    const { genAiOperationDuration, genAiTokenUsage, genAiTimeToFirstChunk, genAiTimePerOutputChunk } = instruments();
+    const m = instruments();
+    const { genAiOperationDuration, genAiTokenUsage, genAiTimeToFirstChunk, genAiTimePerOutputChunk } = m;
     genAiOperationDuration.record(
       (performance.now() - this.started) / 1000,
       errorType ? { ...sets.base, [ATTR_ERROR_TYPE]: errorType } : sets.base,
     );
-    if (outcome?.inputTokens !== undefined) genAiTokenUsage.record(outcome.inputTokens, sets.input);
-    if (outcome?.outputTokens !== undefined) genAiTokenUsage.record(outcome.outputTokens, sets.output);
+    if (this.latest) {
+      // token-metrics.yaml: counters, recorded for every call, 0 when no usage came back.
+      m.genAiInputTokens.add(outcome?.inputTokens ?? 0, sets.modality);
+      m.genAiOutputTokens.add(outcome?.outputTokens ?? 0, sets.modality);
+      m.genAiCacheReadTokens.add(outcome?.cacheReadTokens ?? 0, sets.modality);
+      m.genAiReasoningTokens.add(outcome?.reasoningTokens ?? 0, sets.modality);
+    } else {
+      if (outcome?.inputTokens !== undefined) genAiTokenUsage.record(outcome.inputTokens, sets.input);
+      if (outcome?.outputTokens !== undefined) genAiTokenUsage.record(outcome.outputTokens, sets.output);
+    }
     // Streaming calls only (gen-ai metrics: "SHOULD NOT be reported otherwise").
     if (outcome?.firstChunkMs !== undefined) genAiTimeToFirstChunk.record(outcome.firstChunkMs / 1000, sets.base);
     for (const gap of outcome?.chunkGapsMs ?? []) genAiTimePerOutputChunk.record(gap / 1000, sets.base);
@@ -260,6 +279,7 @@ export class ChatSpan {
 
 interface MetricSets {
   base: Attributes;
+  modality: Attributes;
   input: Attributes;
   output: Attributes;
 }
@@ -287,6 +307,7 @@ function metricSets(target: ModelTarget, responseModel: string | undefined): Met
     if (responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
     sets = {
       base,
+      modality: { ...base, [ATTR_GEN_AI_TOKEN_MODALITY]: GEN_AI_TOKEN_MODALITY_VALUE_TEXT },
       input: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT },
       output: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT },
     };

@@ -35,7 +35,10 @@ import { captureContent } from '../config.ts';
 import { instruments } from './instruments.ts';
 import { extractTraceContext, injectTraceContext } from './mcp-context.ts';
 import { activeConversation } from './conversation.ts';
+import { activePeer } from './peer.ts';
 import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_CLIENT_PORT,
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_OPERATION_NAME,
@@ -260,6 +263,11 @@ class InstrumentedTransport implements Transport {
       this.protocolVersion ??= msg.params.protocolVersion;
     }
     const attributes = this.requestAttributes(msg, tool);
+    const peer = activePeer();
+    if (peer) {
+      attributes[ATTR_CLIENT_ADDRESS] = peer.address;
+      if (peer.port !== undefined) attributes[ATTR_CLIENT_PORT] = peer.port;
+    }
     const span = tracer().startSpan(
       tool ? `${msg.method} ${tool}` : String(msg.method),
       { kind: SpanKind.SERVER, attributes, links },
@@ -290,7 +298,7 @@ class InstrumentedTransport implements Transport {
     if (typeof reported === 'string' && TRACEPARENT.test(reported)) entry.span.setAttribute(ATTR_MEMENTO_MCP_SERVER_SPAN, reported);
     // The size costs a serialization of the result: only for tool results, only when recorded.
     const measure = entry.method === 'tools/call' && entry.span.isRecording();
-    this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure));
+    this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure, this.side));
   }
 
   private finish(id: string | number, outcome: Outcome): void {
@@ -340,10 +348,19 @@ interface Outcome {
   attributes?: Attributes;
 }
 
-function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
+/**
+ * JSON-RPC codes that mean the caller sent what the receiver could not serve: on a SERVER
+ * span they are not errors (mcp.server span, rpc.response.status_code); on a client span
+ * every code is.
+ */
+const CALLER_ERROR_CODES = new Set(['-32700', '-32600', '-32601', '-32602', '-32002']);
+
+function outcomeOf(msg: Message, capture: boolean, measure: boolean, side: 'client' | 'server'): Outcome {
   if (msg.error) {
     const code = String(msg.error.code);
-    return { errorType: code, message: msg.error.message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
+    const attributes = { [ATTR_RPC_RESPONSE_STATUS_CODE]: code };
+    if (side === 'server' && CALLER_ERROR_CODES.has(code)) return { attributes };
+    return { errorType: code, message: msg.error.message, attributes };
   }
   const attributes: Attributes = {};
   if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = jsonSize(msg.result);

@@ -98,6 +98,11 @@ describe('MCP span decorators', () => {
     expect(span?.attributes['error.type']).toBe('-32601');
     expect(span?.attributes['rpc.response.status_code']).toBe('-32601');
     expect(span?.status.code).toBe(SpanStatusCode.ERROR);
+    // On the server, "method not found" is the caller's mistake, not the server's failure.
+    const [served] = byName('prompts/list', SpanKind.SERVER);
+    expect(served?.attributes['rpc.response.status_code']).toBe('-32601');
+    expect(served?.attributes['error.type']).toBeUndefined();
+    expect(served?.status.code).toBe(SpanStatusCode.UNSET);
     await client.close();
     await server.close();
   });
