@@ -70,7 +70,7 @@ for (const [name, make] of Object.entries(transports)) {
           // The server names its span, in the caller's trace.
           expect(String(result._meta?.['memento/server-span'])).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
 
-          const spans = await receiver.waitFor((all) => all.some((s) => s.traceId === traceId && s.name === 'tools/call store_memory'), 20_000);
+          const spans = await receiver.waitFor((all) => all.some((s) => s.traceId === traceId && s.name === 'tools/call store_memory'), 30_000);
           const served = spans.find((s) => s.traceId === traceId && s.name === 'tools/call store_memory')!;
           expect(served).toMatchObject({ kind: SPAN_KIND.SERVER, parentSpanId: parent, service: 'memento-mcp-server' });
           expect(served.attributes['network.transport']).toBe(name === 'stdio' ? 'pipe' : 'tcp');
