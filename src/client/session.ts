@@ -3,12 +3,11 @@
  * (src/config.ts) and shared by `memento chat` and `memento ask`. Nothing connects here:
  * the MCP server is reached inside the first turn, so that connecting is part of a trace.
  */
-import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
+import { mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
 import { registerSecret } from '../log.ts';
 import { Agent } from './agent.ts';
 import { History } from './history.ts';
 import { historyStoreFromEnv } from './history/settings.ts';
-import { ConfigError } from './errors.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
 import { Model } from './model.ts';
@@ -19,14 +18,6 @@ export interface SessionOptions {
   onExchange?: (exchange: Exchange) => void;
   /** Continue each user's stored conversation (chat, `ask --continue`) rather than start a new one. */
   resume?: boolean;
-}
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${raw}".`);
-  return n;
 }
 
 export class Session {
@@ -48,17 +39,10 @@ export class Session {
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
-    if (mcp.url) {
-      try {
-        new URL(mcp.url);
-      } catch {
-        throw new ConfigError(`MEMENTO_MCP_URL is not a URL: "${mcp.url}".`);
-      }
-    }
-    const timeoutMs = positiveInt(env, 'MEMENTO_MODEL_TIMEOUT_MS', 60_000);
-    const maxRetries = positiveInt(env, 'MEMENTO_MODEL_MAX_RETRIES', 3, 0);
-    const mcpTimeoutMs = positiveInt(env, 'MEMENTO_MCP_TIMEOUT_MS', 30_000);
-    const stream = !['off', 'false', '0', 'no'].includes((env.MEMENTO_STREAM ?? '').trim().toLowerCase());
+    const timeoutMs = setting(SETTINGS.modelTimeoutMs, env);
+    const maxRetries = setting(SETTINGS.modelMaxRetries, env);
+    const mcpTimeoutMs = setting(SETTINGS.mcpTimeoutMs, env);
+    const stream = setting(SETTINGS.stream, env);
 
     const http = createAgent({ headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     const model = await Model.connect(settings, {

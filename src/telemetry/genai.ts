@@ -19,7 +19,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { captureContent } from '../config.ts';
+import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import { activeConversation, withConversation } from './conversation.ts';
 import {
@@ -178,21 +178,21 @@ export interface ChatOutcome {
 export class ChatSpan {
   readonly span: Span;
   private readonly started = performance.now();
-  private readonly target: ModelTarget;
+  /** What the span and every metric of this call say about the model endpoint. */
+  private readonly targetAttributes: Attributes;
   private readonly ctx: Context;
   private readonly capture = captureContent();
   private readonly latest = semconvSet() === 'latest';
 
   constructor(target: ModelTarget, phase: string, content?: () => ChatContent, stream?: boolean) {
-    this.target = target;
-    const attributes: Attributes = {
+    this.targetAttributes = {
       [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
       [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
       [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
       [ATTR_SERVER_ADDRESS]: target.address,
       [ATTR_SERVER_PORT]: target.port,
-      [ATTR_MEMENTO_PHASE]: phase,
     };
+    const attributes: Attributes = { ...this.targetAttributes, [ATTR_MEMENTO_PHASE]: phase };
     if (stream !== undefined) attributes[ATTR_GEN_AI_REQUEST_STREAM] = stream;
     const conversationId = activeConversation();
     if (conversationId) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
@@ -254,64 +254,30 @@ export class ChatSpan {
   }
 
   private record(errorType: string | undefined, outcome?: ChatOutcome): void {
-    const sets = metricSets(this.target, outcome?.responseModel);
+    const base: Attributes = { ...this.targetAttributes };
+    if (outcome?.responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
     const m = instruments();
-    const { genAiOperationDuration, genAiTokenUsage, genAiTimeToFirstChunk, genAiTimePerOutputChunk } = m;
-    genAiOperationDuration.record(
+    m.genAiOperationDuration.record(
       (performance.now() - this.started) / 1000,
-      errorType ? { ...sets.base, [ATTR_ERROR_TYPE]: errorType } : sets.base,
+      errorType ? { ...base, [ATTR_ERROR_TYPE]: errorType } : base,
     );
     if (this.latest) {
       // token-metrics.yaml: counters, recorded for every call, 0 when no usage came back.
-      m.genAiInputTokens.add(outcome?.inputTokens ?? 0, sets.modality);
-      m.genAiOutputTokens.add(outcome?.outputTokens ?? 0, sets.modality);
-      m.genAiCacheReadTokens.add(outcome?.cacheReadTokens ?? 0, sets.modality);
-      m.genAiReasoningTokens.add(outcome?.reasoningTokens ?? 0, sets.modality);
+      const modality = { ...base, [ATTR_GEN_AI_TOKEN_MODALITY]: GEN_AI_TOKEN_MODALITY_VALUE_TEXT };
+      m.genAiInputTokens.add(outcome?.inputTokens ?? 0, modality);
+      m.genAiOutputTokens.add(outcome?.outputTokens ?? 0, modality);
+      m.genAiCacheReadTokens.add(outcome?.cacheReadTokens ?? 0, modality);
+      m.genAiReasoningTokens.add(outcome?.reasoningTokens ?? 0, modality);
     } else {
-      if (outcome?.inputTokens !== undefined) genAiTokenUsage.record(outcome.inputTokens, sets.input);
-      if (outcome?.outputTokens !== undefined) genAiTokenUsage.record(outcome.outputTokens, sets.output);
+      if (outcome?.inputTokens !== undefined) {
+        m.genAiTokenUsage.record(outcome.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
+      }
+      if (outcome?.outputTokens !== undefined) {
+        m.genAiTokenUsage.record(outcome.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
+      }
     }
     // Streaming calls only (gen-ai metrics: "SHOULD NOT be reported otherwise").
-    if (outcome?.firstChunkMs !== undefined) genAiTimeToFirstChunk.record(outcome.firstChunkMs / 1000, sets.base);
-    for (const gap of outcome?.chunkGapsMs ?? []) genAiTimePerOutputChunk.record(gap / 1000, sets.base);
+    if (outcome?.firstChunkMs !== undefined) m.genAiTimeToFirstChunk.record(outcome.firstChunkMs / 1000, base);
+    for (const gap of outcome?.chunkGapsMs ?? []) m.genAiTimePerOutputChunk.record(gap / 1000, base);
   }
-}
-
-interface MetricSets {
-  base: Attributes;
-  modality: Attributes;
-  input: Attributes;
-  output: Attributes;
-}
-
-// A client talks to one model endpoint, which answers with one model name: the metric
-// attribute sets are built once instead of three fresh objects per call.
-const metricSetCache = new WeakMap<ModelTarget, Map<string, MetricSets>>();
-
-function metricSets(target: ModelTarget, responseModel: string | undefined): MetricSets {
-  let byModel = metricSetCache.get(target);
-  if (!byModel) {
-    byModel = new Map();
-    metricSetCache.set(target, byModel);
-  }
-  const key = responseModel ?? '';
-  let sets = byModel.get(key);
-  if (!sets) {
-    const base: Attributes = {
-      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
-      [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
-      [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
-      [ATTR_SERVER_ADDRESS]: target.address,
-      [ATTR_SERVER_PORT]: target.port,
-    };
-    if (responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
-    sets = {
-      base,
-      modality: { ...base, [ATTR_GEN_AI_TOKEN_MODALITY]: GEN_AI_TOKEN_MODALITY_VALUE_TEXT },
-      input: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT },
-      output: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT },
-    };
-    byModel.set(key, sets);
-  }
-  return sets;
 }

@@ -30,13 +30,15 @@ import {
   ATTR_SERVICE_VERSION,
   SERVICE_NAME_CLIENT,
   SERVICE_NAME_SERVER,
-  SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
+import { OTEL_SETTINGS } from '../config.ts';
+import { otelSetting } from './otel-env.ts';
 import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { VERSION } from '../version.ts';
 
-export type Role = 'client' | 'server' | 'simulator';
+/** The processes that make spans. The simulator makes none: see README, Decisions. */
+export type Role = 'client' | 'server';
 
 export interface Telemetry {
   readonly enabled: boolean;
@@ -51,7 +53,6 @@ export interface Telemetry {
 const SERVICE_NAMES: Record<Role, string> = {
   client: SERVICE_NAME_CLIENT,
   server: SERVICE_NAME_SERVER,
-  simulator: SERVICE_NAME_SIMULATOR,
 };
 
 let current: Telemetry | undefined;
@@ -75,27 +76,9 @@ export function roleFromArgv(args: readonly string[]): Role | undefined {
       return 'client';
     case 'serve':
       return 'server';
-    case 'simulator':
-      return 'simulator';
     default:
       return undefined;
   }
-}
-
-function envFlag(name: string): boolean {
-  return ['true', '1', 'yes', 'on'].includes((process.env[name] ?? '').trim().toLowerCase());
-}
-
-function envNumber(name: string, fallback: number): number {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
-function exporterList(name: string): string[] {
-  return (process.env[name] ?? 'otlp')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
 }
 
 function disabled(role: Role): Telemetry {
@@ -109,18 +92,21 @@ function disabled(role: Role): Telemetry {
 }
 
 /**
- * The batch processor's settings from the standard OTEL_BSP_* variables. NodeSDK reads them
- * only for the single processor it builds itself; Memento builds several. The queue is larger
- * than the SDK's 2048 because the processor drops spans silently when it overflows, and a
- * burst of parallel turns must not lose any.
+ * The batch processor's settings from the standard OTEL_BSP_* variables (defaults in
+ * config.ts). NodeSDK reads them only for the single processor it builds itself; Memento
+ * builds several.
  */
 function batchOptions() {
   return {
-    scheduledDelayMillis: envNumber('OTEL_BSP_SCHEDULE_DELAY', 1000),
-    maxQueueSize: envNumber('OTEL_BSP_MAX_QUEUE_SIZE', 16384),
-    maxExportBatchSize: envNumber('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
-    exportTimeoutMillis: envNumber('OTEL_BSP_EXPORT_TIMEOUT', 10000),
+    scheduledDelayMillis: otelSetting(OTEL_SETTINGS.bspDelay),
+    maxQueueSize: otelSetting(OTEL_SETTINGS.bspQueue),
+    maxExportBatchSize: otelSetting(OTEL_SETTINGS.bspBatch),
+    exportTimeoutMillis: otelSetting(OTEL_SETTINGS.bspTimeout),
   };
+}
+
+function exports(setting: typeof OTEL_SETTINGS.tracesExporter): boolean {
+  return otelSetting(setting).some((e) => e.toLowerCase() === 'otlp');
 }
 
 export interface StartOptions {
@@ -132,7 +118,7 @@ export interface StartOptions {
 
 export function startTelemetry(role: Role, options: StartOptions = {}): Telemetry {
   if (current) return current;
-  if (envFlag('OTEL_SDK_DISABLED')) {
+  if (otelSetting(OTEL_SETTINGS.sdkDisabled)) {
     current = disabled(role);
     return current;
   }
@@ -149,29 +135,29 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
 function start(role: Role, options: StartOptions): Telemetry {
   // The SDK's own diagnostics (export failures and the like) go to stderr, quietly by
   // default: a collector that is down must not fill the chat with warnings.
-  if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
+  if (otelSetting(OTEL_SETTINGS.logLevel) === undefined) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
 
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
   const spanProcessors: SpanProcessor[] = [];
   if (recorder) spanProcessors.push(recorder);
-  if (exporterList('OTEL_TRACES_EXPORTER').includes('otlp')) {
+  if (exports(OTEL_SETTINGS.tracesExporter)) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptions() }));
   }
   const file = traceFileSettings();
-  if (file && role !== 'simulator') {
+  if (file) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new TraceFileExporter(file), ...batchOptions() }));
   }
   spanProcessors.push(...(options.spanProcessors ?? []));
 
   const metricReaders: IMetricReader[] = [...(options.metricReaders ?? [])];
-  if (exporterList('OTEL_METRICS_EXPORTER').includes('otlp')) {
-    const interval = envNumber('OTEL_METRIC_EXPORT_INTERVAL', 60000);
+  if (exports(OTEL_SETTINGS.metricsExporter)) {
+    const interval = otelSetting(OTEL_SETTINGS.metricInterval);
     metricReaders.push(
       new PeriodicExportingMetricReader({
         exporter: new OTLPMetricExporter(),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
-        exportTimeoutMillis: Math.min(interval, envNumber('OTEL_METRIC_EXPORT_TIMEOUT', 30000)),
+        exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),
       }),
     );
   }
@@ -204,7 +190,7 @@ function start(role: Role, options: StartOptions): Telemetry {
 
   const sdk = new NodeSDK({
     // OTEL_SERVICE_NAME, when set, wins over the role's default name.
-    ...(process.env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAMES[role] }),
+    ...(otelSetting(OTEL_SETTINGS.serviceName) ? {} : { serviceName: SERVICE_NAMES[role] }),
     resource: resourceFromAttributes({ [ATTR_SERVICE_VERSION]: VERSION }),
     // No processDetector: it records process.command_args, and `memento ask "…"` puts the
     // user's message there, which must stay off telemetry unless content capture is on.

@@ -4,14 +4,13 @@
  * Ctrl-D or /quit leaves. A failed turn costs that turn, never the session.
  */
 import { mkdirSync, readFileSync, appendFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import pc from 'picocolors';
-import { defaultUser, jaegerTraceLink } from '../../config.ts';
+import { defaultUser, jaegerTraceLink, SETTINGS, setting } from '../../config.ts';
 import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
-import { defaultTraceFilePath } from '../../telemetry/trace-file.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { footer, TurnView, trafficLine } from '../render.ts';
 import { showWaterfall } from '../waterfall.ts';
@@ -35,7 +34,7 @@ Commands:
   /quit        leave (Ctrl-D works too); Ctrl-C cancels a running turn`;
 
 function historyFile(): string {
-  return process.env.MEMENTO_HISTORY_FILE || join(dirname(defaultTraceFilePath()), 'chat_history');
+  return setting(SETTINGS.historyFile);
 }
 
 export async function chat(opts: ChatOptions): Promise<number> {

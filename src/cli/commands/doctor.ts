@@ -15,7 +15,7 @@
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { fetch } from 'undici';
-import { defaultUser } from '../../config.ts';
+import { defaultUser, setting, SETTINGS } from '../../config.ts';
 import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
 import { SERVICE_NAME_CLIENT, SERVICE_NAME_SERVER } from '../../telemetry/semconv.ts';
@@ -182,7 +182,7 @@ export async function doctor(opts: DoctorOptions): Promise<number> {
       );
     }
 
-    const promUrl = (opts.prometheus ?? nonEmpty(process.env.MEMENTO_PROMETHEUS_URL))?.replace(/\/+$/, '');
+    const promUrl = (opts.prometheus ?? setting(SETTINGS.prometheusUrl))?.replace(/\/+$/, '');
     if (!promUrl) add({ name: 'Prometheus', status: 'skipped', detail: 'no --prometheus URL or MEMENTO_PROMETHEUS_URL' });
     else if (!traceId || !otlpOk) add({ name: 'Prometheus', status: 'skipped', detail: 'needs a traced test turn exported over OTLP' });
     else {

@@ -5,16 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { USER_ID_PATTERN } from '../../protocol.ts';
 import type { Exchange, HistoryStore, StoredConversation } from './store.ts';
 
-export function defaultHistoryDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.MEMENTO_HISTORY_DIR?.trim()) return env.MEMENTO_HISTORY_DIR.trim();
-  const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
-  return join(stateHome, 'memento', 'history');
-}
 
 function isExchange(e: unknown): e is Exchange {
   return !!e && typeof (e as Exchange).user === 'string' && typeof (e as Exchange).assistant === 'string';
