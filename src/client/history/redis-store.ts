@@ -11,7 +11,8 @@
  * within the connect timeout instead of queueing it, so the turn goes on without it. Every
  * operation reconnects if the last connection is gone.
  */
-import { createClient, type RedisClientType } from 'redis';
+// Loaded on first use: a client without MEMENTO_HISTORY_URL never pays for the Redis client.
+import type { RedisClientType } from 'redis';
 import type { Exchange, HistoryStore, StoredConversation } from './store.ts';
 
 const APPEND = `
@@ -63,6 +64,7 @@ export class RedisHistoryStore implements HistoryStore {
       const old = this.client;
       this.client = undefined;
       old?.destroy();
+      const { createClient } = await import('redis');
       const client: RedisClientType = createClient({
         url: this.url,
         socket: { connectTimeout: this.connectTimeoutMs, reconnectStrategy: false },
