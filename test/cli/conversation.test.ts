@@ -65,5 +65,5 @@ describe('a conversation', () => {
     } finally {
       s.child.kill();
     }
-  });
+  }, 150_000);
 });

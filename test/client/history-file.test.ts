@@ -50,7 +50,7 @@ describe('history in a file per user', () => {
     expect(c.conversationId).not.toBe(a.conversationId);
     expect(c.turn).toBe(1);
     expect(await stored('hana')).toMatchObject({ id: c.conversationId, turns: 1 });
-  });
+  }, 150_000);
 
   it('the chat resumes the conversation, and /clear erases it', async () => {
     await runMemento(['ask', '--user', 'ivan', 'remember that the keys are in the drawer'], { env: env() });

@@ -60,7 +60,7 @@ describe('history in Redis', () => {
     } finally {
       await client.close();
     }
-  });
+  }, 150_000);
 
   it('Redis down: the turn works, with a one-line warning', async () => {
     const down = `redis://127.0.0.1:${await freePort()}`;
