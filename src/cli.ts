@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, EXIT } from './cli/errors.ts';
 import { backedBy, ConfigError, environment, FLAG_DEFAULTS as D, SETTINGS as S } from './config.ts';
 import { log, redact } from './log.ts';
+import { forTerminal } from './terminal.ts';
 import { telemetry } from './telemetry/setup.ts';
 import { VERSION } from './version.ts';
 import type { ChatOptions } from './cli/commands/chat.ts';
@@ -114,7 +115,9 @@ function buildProgram(): Command {
     .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', D.host)
     .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.servePort)
     .option('-d, --data-dir <dir>', `storage root ${backedBy(S.dataDir)}`)
+    .option('--store <url>', `keep memories in PostgreSQL (postgres://…) instead of the data directory, for replicas ${backedBy(S.storeUrl)}`)
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
+    .option('--stateless', 'no MCP sessions on /mcp, so replicas behind a round-robin balancer can each answer any request (legacy /sse off)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(
       '--allowed-hosts <names>',
@@ -130,7 +133,7 @@ function buildProgram(): Command {
       '--max-sessions <count>',
       'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
       integer('--max-sessions', 1, 1_000_000),
-      1000,
+      D.maxSessions,
     )
     .option(
       '--max-content-size <bytes>',
@@ -233,11 +236,11 @@ async function main(argv: string[]): Promise<number> {
     return (await pending()) ?? EXIT.ok;
   } catch (err) {
     if (err instanceof CliError) {
-      if (err.message) process.stderr.write(`memento: ${redact(err.message)}\n`);
+      if (err.message) process.stderr.write(`memento: ${forTerminal(redact(err.message))}\n`);
       return err.exitCode;
     }
     if (err instanceof ConfigError) {
-      process.stderr.write(`memento: ${redact(err.message)}\n`);
+      process.stderr.write(`memento: ${forTerminal(redact(err.message))}\n`);
       return EXIT.usage;
     }
     log.error('unexpected failure', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
@@ -247,4 +250,7 @@ async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv);
 await telemetry().shutdown();
+// process.exit drops what a pipe has not taken yet: wait until stdout and stderr have
+// passed on everything written so far (a long answer, its error line, the footer).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => (s.writableLength ? s.write('', () => resolve()) : resolve()))));
 process.exit(code);

@@ -4,8 +4,8 @@
  * the MCP server is reached inside the first turn, so that connecting is part of a trace.
  */
 import { mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
-import { registerSecret } from '../log.ts';
-import { Agent } from './agent.ts';
+import { registerSecret, registerUrlSecrets } from '../log.ts';
+import { Agent, type ToolBounds } from './agent.ts';
 import { History } from './history.ts';
 import { historyStoreFromEnv } from './history/settings.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
@@ -39,15 +39,27 @@ export class Session {
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
+    // Credentials written into the URLs themselves (user:password@, ?api-key=…) are secrets too.
+    registerUrlSecrets(settings.endpoint);
+    registerUrlSecrets(mcp.url);
     const timeoutMs = setting(SETTINGS.modelTimeoutMs, env);
     const maxRetries = setting(SETTINGS.modelMaxRetries, env);
     const mcpTimeoutMs = setting(SETTINGS.mcpTimeoutMs, env);
     const stream = setting(SETTINGS.stream, env);
+    const idleTimeoutMs = setting(SETTINGS.modelIdleTimeoutMs, env);
+    const maxAnswerBytes = setting(SETTINGS.modelMaxAnswerBytes, env);
+    const bounds: ToolBounds = {
+      maxToolCalls: setting(SETTINGS.maxToolCalls, env),
+      maxArgumentBytes: setting(SETTINGS.maxToolArgumentBytes, env),
+      maxArgumentDepth: setting(SETTINGS.maxToolArgumentDepth, env),
+    };
 
     const http = createAgent({ headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     const model = await Model.connect(settings, {
       fetch: agentFetch(http, 'AZURE_OPENAI', options.onExchange),
       timeoutMs,
+      idleTimeoutMs,
+      maxAnswerBytes,
       maxRetries,
       stream,
     });
@@ -59,7 +71,7 @@ export class Session {
       onExchange: options.onExchange,
     });
     const history = new History(undefined, undefined, { store: historyStoreFromEnv(env), resume: options.resume ?? false });
-    const agent = new Agent({ model, mcp: connection, maxRetries, history });
+    const agent = new Agent({ model, mcp: connection, maxRetries, bounds, history });
     return new Session(agent, model, connection, () => http.close());
   }
 

@@ -381,6 +381,10 @@ interface Outcome {
  * JSON-RPC codes that mean the caller sent what the receiver could not serve: on a SERVER
  * span they are not errors (mcp.server span, rpc.response.status_code); on a client span
  * every code is.
+ *
+ * Without the content opt-in a failure's status carries a fixed description: the server's
+ * own words (a refused file name, a date, an id) quote the arguments they refuse. The model
+ * still reads those words in the tool result; `error.type` says which kind of failure it was.
  */
 const CALLER_ERROR_CODES = new Set(['-32700', '-32600', '-32601', '-32602', '-32002']);
 
@@ -389,15 +393,15 @@ function outcomeOf(msg: Message, capture: boolean, measure: boolean, side: 'clie
     const code = String(msg.error.code);
     const attributes = { [ATTR_RPC_RESPONSE_STATUS_CODE]: code };
     if (side === 'server' && CALLER_ERROR_CODES.has(code)) return { attributes };
-    return { errorType: code, message: msg.error.message, attributes };
+    const message = capture ? String(msg.error.message ?? '').slice(0, 200) : `JSON-RPC error ${code}`;
+    return { errorType: code, message, attributes };
   }
   const attributes: Attributes = {};
   if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = jsonSize(msg.result);
   if (capture) attributes[ATTR_GEN_AI_TOOL_CALL_RESULT] = JSON.stringify(msg.result ?? null);
   if (msg.result?.isError === true) {
-    // The server's own refusal or failure text, cut short: it says why, in the server's
-    // words, and never echoes content back.
-    return { errorType: ERROR_TYPE_VALUE_TOOL_ERROR, message: firstText(msg.result).slice(0, 200), attributes };
+    const message = capture ? firstText(msg.result).slice(0, 200) : 'the tool reported an error';
+    return { errorType: ERROR_TYPE_VALUE_TOOL_ERROR, message, attributes };
   }
   return { attributes };
 }

@@ -4,6 +4,7 @@
  * numbers are never truncated.
  */
 import type { Latency, TraceStats, TurnSummary } from './analysis.ts';
+import { forTerminal } from '../terminal.ts';
 import { colors, formatMs, formatSplit, formatTime, pad, truncate, visibleLength, type Colors } from './format.ts';
 
 export interface ReportOptions {
@@ -41,11 +42,11 @@ export function table(
 export function tools(summary: TurnSummary): string {
   const counts = new Map<string, number>();
   for (const t of summary.tools) counts.set(t, (counts.get(t) ?? 0) + 1);
-  return [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ') || '-';
+  return forTerminal([...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ')) || '-';
 }
 
 export function turnStatus(summary: TurnSummary): string {
-  if (summary.status === 'error') return `✗ ${summary.errorType ?? 'error'}`;
+  if (summary.status === 'error') return `✗ ${forTerminal(summary.errorType ?? 'error')}`;
   if (summary.errorSpans > 0) return `ok (${summary.errorSpans} error${summary.errorSpans === 1 ? '' : 's'})`;
   return 'ok';
 }
@@ -55,8 +56,8 @@ export function renderTurnList(turns: readonly TurnSummary[], options: ReportOpt
   const c = colors(options.color ?? false);
   const rows = turns.map((t) => [
     formatTime(t.startMs, true),
-    t.traceId.slice(0, 8),
-    t.user ?? '-',
+    forTerminal(t.traceId.slice(0, 8)),
+    forTerminal(t.user ?? '-'),
     formatMs(t.durationMs),
     formatMs(t.split.azureMs),
     formatMs(t.split.mcpMs),
