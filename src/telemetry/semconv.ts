@@ -124,8 +124,11 @@ export const ATTR_MEMENTO_USER_ID = 'memento.user.id' as const;
 export const ATTR_MEMENTO_CHAT_CALLS = 'memento.turn.chat_calls' as const;
 export const ATTR_MEMENTO_TOOL_CALLS = 'memento.turn.tool_calls' as const;
 export const ATTR_MEMENTO_TOOL_ROUNDS = 'memento.turn.tool_rounds' as const;
-/** Seconds from the start of the turn to the first token of the answer the user reads. */
-export const ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN = 'memento.turn.time_to_first_token' as const;
+/**
+ * Seconds from the start of the turn to the first token of the answer the user reads. Not
+ * `…time_to_first_token`: the collector's redaction drops keys that end in `token`.
+ */
+export const ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN = 'memento.turn.time_to_answer_start' as const;
 export const ATTR_MEMENTO_RESULT_SIZE = 'memento.tool.result.size' as const;
 export const ATTR_MEMENTO_MEMORY_COUNT = 'memento.memory.count' as const;
 export const ATTR_MEMENTO_CONTENT_SIZE = 'memento.memory.content.size' as const;

@@ -48,7 +48,7 @@ export function assertInvokeAgentSpan(
     'memento.turn.tool_calls': expected.counts.toolCalls,
     'memento.turn.tool_rounds': expected.counts.toolRounds,
     // The first token of the answer shown: a turn that failed before answering has none.
-    ...(expected.errorType ? {} : { 'memento.turn.time_to_first_token': expect.any(Number) }),
+    ...(expected.errorType ? {} : { 'memento.turn.time_to_answer_start': expect.any(Number) }),
     ...(expected.model ? { 'gen_ai.provider.name': expected.model.provider, 'gen_ai.request.model': expected.model.model } : {}),
     ...error(expected.errorType),
   });

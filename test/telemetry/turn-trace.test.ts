@@ -75,7 +75,7 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
     'memento.turn.chat_calls': 2,
     'memento.turn.tool_calls': 1,
     'memento.turn.tool_rounds': 1,
-    'memento.turn.time_to_first_token': expect.any(Number),
+    'memento.turn.time_to_answer_start': expect.any(Number),
   });
   expect(root.resource).toMatchObject({ 'service.name': CLIENT, 'service.version': expect.any(String) });
 
@@ -280,7 +280,7 @@ describe('turn shapes', () => {
     // The simulator holds each answer for `latency` before its first chunk.
     for (const chat of chats) expect(chat.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThanOrEqual(latency / 1000);
     // The answer's text comes from the second call: the user waits for both.
-    const firstToken = root.attributes['memento.turn.time_to_first_token'] as number;
+    const firstToken = root.attributes['memento.turn.time_to_answer_start'] as number;
     expect(firstToken).toBeGreaterThanOrEqual((2 * latency) / 1000);
     expect(firstToken * 1000).toBeLessThanOrEqual(out.durationMs + 1);
     expect(out.firstTokenMs).toBeGreaterThanOrEqual(2 * latency);

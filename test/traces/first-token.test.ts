@@ -1,6 +1,6 @@
 /*
  * The time to the first answer token, where a person reads a turn: the waterfall's header
- * (from the root's memento.turn.time_to_first_token) and the turn summary behind
+ * (from the root's memento.turn.time_to_answer_start) and the turn summary behind
  * `traces list --json` and the conversation view.
  */
 import { describe, expect, it } from 'vitest';

@@ -85,7 +85,7 @@ export interface TurnSpec {
   errorType?: string;
   /** gen_ai.conversation.id, on the root, the chat and the tools/call spans as the client sets it. */
   conversationId?: string;
-  /** Time to the first answer token, ms after the turn's start (memento.turn.time_to_first_token). */
+  /** Time to the first answer token, ms after the turn's start (memento.turn.time_to_answer_start). */
   firstTokenMs?: number;
 }
 
