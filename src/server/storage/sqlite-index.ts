@@ -12,8 +12,14 @@
  * Search keeps the matching rules of the old in-memory index: words folded (case, diacritics:
  * `unicode61 remove_diacritics 2`), any query word may match, and from three letters on a word
  * also matches the longer words it begins ("meet" finds "meeting"). Ranking is FTS5's bm25
- * with the fields weighted tags 4, file name 3, description 2, content 1; ties go to the newer
- * memory. Statements run synchronously: each takes well under a millisecond.
+ * with the fields weighted tags 4, file name 3, description 2, content 1, over the user's own
+ * memories (like the old per-user index); ties go to the newer memory.
+ *
+ * Each user has an FTS5 table of their own (`fts_<n>`, listed in `fts_users`): with one shared
+ * table a query had to AND an owner token whose doclist holds every memory of the user, and
+ * bm25 was computed for every match and sorted together with the joined rows. Now the match
+ * reads only the user's doclists, and `ORDER BY rank LIMIT` lets FTS5 sort bare (rowid, rank)
+ * pairs itself; only the few rows returned are read from `memories`.
  */
 import { rmSync, chmodSync, lstatSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -26,7 +32,8 @@ import type { MemorySummary } from './types.ts';
 
 export const INDEX_FILE = '.memento-index.sqlite';
 /** Bump when the schema changes: an index of another version is dropped and rebuilt. */
-export const SCHEMA_VERSION = 1;
+// 2: one FTS5 table per user instead of one shared table with an owner column.
+export const SCHEMA_VERSION = 2;
 
 /** What the index keeps per memory besides the summary: what reconciliation compares. */
 export interface IndexedFile {
@@ -84,25 +91,22 @@ CREATE TABLE IF NOT EXISTS memories (
 CREATE UNIQUE INDEX IF NOT EXISTS memories_by_id ON memories(user, id);
 CREATE UNIQUE INDEX IF NOT EXISTS memories_by_file ON memories(user, file);
 CREATE TABLE IF NOT EXISTS tags (user TEXT NOT NULL, tag TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (user, tag, id)) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-  owner, tags, file, description, content,
-  content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
-);
+CREATE TABLE IF NOT EXISTS fts_users (n INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS dirs (user TEXT PRIMARY KEY, mtime TEXT NOT NULL);
 `;
 
 const COLUMNS = 'id, file, description, tags, created, size, preview, truncated, content_mtime, content_size, meta_mtime';
-const RANK = 'bm25(fts, 0, 4, 3, 2, 1)';
+/** The per-user FTS5 table: the name is `fts_<n>` with n from fts_users, never the user's text. */
+const FTS_COLUMNS = `tags, file, description, content,
+  content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'`;
+/** Field weights for bm25, set as the table's default rank so `ORDER BY rank` uses them. */
+const RANK = 'bm25(4, 3, 2, 1)';
+/** Prepared statements kept at most: per-user statements would otherwise grow with the users. */
+const MAX_STATEMENTS = 512;
 
-/** The FTS5 token that stands for a user: the id in hex, so it is one word whatever it holds. */
-function ownerToken(user: string): string {
-  return `u${Buffer.from(user, 'utf8').toString('hex')}`;
-}
-
-/** The FTS5 query for `terms` (already folded words) within one user's memories. */
-function matchQuery(user: string, terms: string[]): string {
-  const words = terms.map((t) => (t.length >= MIN_PREFIX ? `"${t}"*` : `"${t}"`));
-  return `owner : ${ownerToken(user)} AND (${words.join(' OR ')})`;
+/** The FTS5 query for `terms` (already folded words). */
+function matchQuery(terms: string[]): string {
+  return terms.map((t) => (t.length >= MIN_PREFIX ? `"${t}"*` : `"${t}"`)).join(' OR ');
 }
 
 function summaryOf(r: RawRow): IndexRow {
@@ -170,7 +174,9 @@ export class SqliteIndex {
       // Another process may have just done this: then there is nothing to do.
       const now = (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
       if (now !== SCHEMA_VERSION) {
-        this.db.exec('DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS dirs;');
+        const fts = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' AND (name = 'fts' OR name GLOB 'fts_[0-9]*')").all() as { name: string }[];
+        for (const { name } of fts) this.db.exec(`DROP TABLE IF EXISTS "${name}"`);
+        this.db.exec('DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS fts_users; DROP TABLE IF EXISTS dirs;');
         this.db.exec(SCHEMA);
         this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       }
@@ -202,8 +208,27 @@ export class SqliteIndex {
 
   private st(sql: string): StatementSync {
     let s = this.statements.get(sql);
-    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
+    if (!s) {
+      if (this.statements.size >= MAX_STATEMENTS) this.statements.clear();
+      this.statements.set(sql, (s = this.db.prepare(sql)));
+    }
     return s;
+  }
+
+  /**
+   * The user's FTS table, or undefined when they have none (and `create` is false). Looked up
+   * each time rather than cached: another process may drop a user and its table meanwhile, and
+   * AUTOINCREMENT never hands the same name to a later user.
+   */
+  private ftsTable(user: string, create: boolean): string | undefined {
+    const row = this.st('SELECT n FROM fts_users WHERE user = ?').get(user) as { n: number } | undefined;
+    if (row) return `fts_${row.n}`;
+    if (!create) return undefined;
+    const { lastInsertRowid } = this.st('INSERT INTO fts_users (user) VALUES (?)').run(user);
+    const table = `fts_${Number(lastInsertRowid)}`;
+    this.db.exec(`CREATE VIRTUAL TABLE ${table} USING fts5(${FTS_COLUMNS})`);
+    this.db.exec(`INSERT INTO ${table} (${table}, rank) VALUES ('rank', '${RANK}')`);
+    return table;
   }
 
   /** Runs `fn` in one write transaction (taken at once, so two writers queue rather than deadlock). */
@@ -256,9 +281,9 @@ export class SqliteIndex {
     );
     const insertTag = this.st('INSERT OR IGNORE INTO tags (user, tag, id) VALUES (?, ?, ?)');
     for (const tag of new Set(row.tags.map((t) => t.toLowerCase()))) insertTag.run(user, tag, row.id);
-    this.st('INSERT INTO fts (rowid, owner, tags, file, description, content) VALUES (?, ?, ?, ?, ?, ?)').run(
+    const table = this.ftsTable(user, true)!;
+    this.st(`INSERT INTO ${table} (rowid, tags, file, description, content) VALUES (?, ?, ?, ?, ?)`).run(
       lastInsertRowid,
-      ownerToken(user),
       fields.tags,
       fields.file,
       fields.description,
@@ -272,8 +297,9 @@ export class SqliteIndex {
       rowid: number;
       id: string;
     }[];
+    const table = rows.length > 0 ? this.ftsTable(user, false) : undefined;
     for (const r of rows) {
-      this.st('DELETE FROM fts WHERE rowid = ?').run(r.rowid);
+      if (table) this.st(`DELETE FROM ${table} WHERE rowid = ?`).run(r.rowid);
       this.st('DELETE FROM tags WHERE user = ? AND id = ?').run(user, r.id);
       this.st('DELETE FROM memories WHERE rowid = ?').run(r.rowid);
     }
@@ -320,14 +346,31 @@ export class SqliteIndex {
   }
 
   search(user: string, terms: string[], limit: number): { rows: (IndexRow & { score: number })[]; total: number } {
-    const match = matchQuery(user, terms);
+    const match = matchQuery(terms);
     return dbSpan('sqlite', 'SELECT', 'fts', () => {
-      const rows = this.st(
-        `SELECT ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}, -${RANK} AS score
-         FROM fts JOIN memories m ON m.rowid = fts.rowid WHERE fts MATCH ? ORDER BY ${RANK}, m.id DESC LIMIT ?`,
-      ).all(match, limit) as unknown as RawRow[];
-      const total = (this.st('SELECT count(*) AS n FROM fts WHERE fts MATCH ?').get(match) as { n: number }).n;
-      return { rows: rows.map((r) => ({ ...summaryOf(r), score: Number(r.score!.toPrecision(6)) })), total };
+      const table = this.ftsTable(user, false);
+      if (!table) return { rows: [], total: 0 };
+      const total = (this.st(`SELECT count(*) AS n FROM ${table} WHERE ${table} MATCH ?`).get(match) as { n: number }).n;
+      if (limit <= 0 || total === 0) return { rows: [], total };
+      // FTS5 sorts by rank itself, but ties must go to the newer memory (larger id), which it
+      // does not know: fetch past the limit until the rank after the last kept one differs,
+      // so every memory tied at the boundary is among the candidates, then order those by id.
+      const top = this.st(`SELECT rowid, rank FROM ${table} WHERE ${table} MATCH ? ORDER BY rank LIMIT ?`);
+      let hits: { rowid: number; rank: number }[];
+      for (let k = limit + 1; ; k *= 4) {
+        hits = top.all(match, k) as { rowid: number; rank: number }[];
+        if (hits.length < k || hits[k - 1]!.rank !== hits[Math.min(limit, hits.length) - 1]!.rank) break;
+      }
+      const boundary = hits[Math.min(limit, hits.length) - 1]!.rank;
+      const one = this.st(`SELECT ${COLUMNS} FROM memories WHERE rowid = ?`);
+      const rows: (IndexRow & { score: number; rank: number })[] = [];
+      for (const h of hits) {
+        if (h.rank > boundary) break;
+        const r = one.get(h.rowid) as RawRow | undefined;
+        if (r) rows.push({ ...summaryOf(r), score: Number((-h.rank).toPrecision(6)), rank: h.rank });
+      }
+      rows.sort((a, b) => a.rank - b.rank || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      return { rows: rows.slice(0, limit).map(({ rank: _r, ...row }) => row), total };
     });
   }
 
@@ -346,8 +389,13 @@ export class SqliteIndex {
 
   /** Forgets a user whose directory is gone. Call inside transaction(). */
   dropUser(user: string): void {
-    const rowids = this.st('SELECT rowid FROM memories WHERE user = ?').all(user) as { rowid: number }[];
-    for (const r of rowids) this.st('DELETE FROM fts WHERE rowid = ?').run(r.rowid);
+    const table = this.ftsTable(user, false);
+    if (table) {
+      this.db.exec(`DROP TABLE ${table}`);
+      this.st('DELETE FROM fts_users WHERE user = ?').run(user);
+      // Its statements cannot run again: do not keep them.
+      for (const sql of this.statements.keys()) if (sql.includes(` ${table} `)) this.statements.delete(sql);
+    }
     this.st('DELETE FROM tags WHERE user = ?').run(user);
     this.st('DELETE FROM memories WHERE user = ?').run(user);
     this.st('DELETE FROM dirs WHERE user = ?').run(user);
