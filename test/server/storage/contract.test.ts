@@ -319,6 +319,17 @@ describe.each(backends)('storage contract: $name', (backend) => {
       expect(found.memories).toHaveLength(3);
     });
 
+    it('gives ties to the newer memories, also when more tie than the limit returns', async () => {
+      await fresh();
+      const ids: string[] = [];
+      // Same words, same lengths: every one scores the same.
+      for (let i = 0; i < 30; i++) ids.push((await store.store('alice', { content: 'identical words', filename: `twin_${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}.txt` })).id);
+      const found = await store.search('alice', 'identical', 3);
+      expect(found.total).toBe(30);
+      expect(found.memories.map((m) => m.id)).toEqual([...ids].sort().reverse().slice(0, 3));
+      expect(new Set(found.memories.map((m) => m.score)).size).toBe(1);
+    });
+
     it('forgets deleted memories and refuses a query without words or too long', async () => {
       await fresh();
       const stored = await store.store('alice', { content: 'ephemeral thought' });
