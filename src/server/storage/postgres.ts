@@ -316,7 +316,9 @@ export class PostgresStorage implements Storage {
             FROM (
               -- The per-word scoring below costs several matches per row: it ranks the best
               -- few hundred by ts_rank, not every match (a common word matches thousands).
-              SELECT * FROM memories WHERE user_id = ${user} AND search @@ ${q}
+              -- Only what the result shows goes through the sort, not each match's content.
+              SELECT id, file, description, tags, created, size, preview, truncated, search
+              FROM memories WHERE user_id = ${user} AND search @@ ${q}
               ORDER BY ts_rank(search, ${q}) DESC, id DESC LIMIT ${Math.max(CANDIDATES, limit)}
             ) AS candidates
             ORDER BY score DESC, id DESC LIMIT ${limit}`),
