@@ -2,7 +2,7 @@
  * Storage spans: children of the `tools/call …` SERVER span (src/telemetry/mcp.ts runs each
  * handler inside it), so a slow call shows whether the disk or the index took the time.
  * They carry ids, counts and sizes only: never content, descriptions, tags, queries or file
- * names, which are derived from content (DESIGN.md, "Never on any span").
+ * names, which are derived from content (docs/design.md, "Never on any span").
  */
 import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_MEMENTO_STORAGE_OPERATION } from '../telemetry/semconv.ts';
