@@ -3,8 +3,8 @@
  * from memory, joined by whatever the MCP server (another process) has already written to
  * the local trace file for the same trace.
  */
-import { traceFileSettings } from '../telemetry/trace-file.ts';
-import { telemetry } from '../telemetry/setup.ts';
+import { traceFileSettings } from '../telemetry/trace-file-settings.ts';
+import { telemetry } from '../telemetry/handle.ts';
 import { readTraceFile, renderWaterfall, shouldColor, spansFromReadableSpans, type TraceSpan } from '../traces/index.ts';
 
 export async function turnSpans(traceId: string): Promise<TraceSpan[]> {

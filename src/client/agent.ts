@@ -22,7 +22,7 @@ import { History } from './history.ts';
 import type { McpConnection } from './mcp.ts';
 import type { ChatAnswer, Model, ToolCall } from './model.ts';
 import { splitTime, type Interval, type TimeSplit } from './timing.ts';
-import { telemetry } from '../telemetry/setup.ts';
+import { telemetry } from '../telemetry/handle.ts';
 import { spansFromReadableSpans, turnSplit } from '../traces/index.ts';
 
 /** Tool rounds after which the model must answer with what it has. */

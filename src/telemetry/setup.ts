@@ -1,8 +1,9 @@
 /*
- * The one place where OpenTelemetry is set up (HotROD's pkg/tracing/init.go, the
- * OpenTelemetry Demo's preloaded SDK). `preload.ts` calls `startTelemetry` through
- * `node --import` before any application module is loaded; the rest of Memento only
- * imports `@opentelemetry/api`.
+ * The one place where OpenTelemetry is set up, and the only module that loads the SDK
+ * (HotROD's pkg/tracing/init.go, the OpenTelemetry Demo's preloaded SDK). `preload.ts`
+ * imports it, only for commands that make spans, through `node --import` before any
+ * application module is loaded, and it fills `handle.ts`; the rest of Memento imports only
+ * `@opentelemetry/api` and that handle.
  *
  * Everything is configured by the standard OTEL_* variables (endpoint, headers, sampler,
  * resource attributes, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER=none …); Memento adds the
@@ -34,52 +35,16 @@ import {
 } from './semconv.ts';
 import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
+import { disabledTelemetry as disabled, installTelemetry, telemetry, telemetryInstalled, type Role, type Telemetry } from './handle.ts';
 import { VERSION } from '../version.ts';
 
-export type Role = 'client' | 'server' | 'simulator';
-
-export interface Telemetry {
-  readonly enabled: boolean;
-  readonly role: Role;
-  /** Finished spans of the client's recent turns (client role only). */
-  readonly recorder: TurnRecorder | undefined;
-  forceFlush(): Promise<void>;
-  /** Flushes and stops; never waits longer than `deadlineMs`, even with the collector down. */
-  shutdown(deadlineMs?: number): Promise<void>;
-}
+export type { Role, Telemetry } from './handle.ts';
 
 const SERVICE_NAMES: Record<Role, string> = {
   client: SERVICE_NAME_CLIENT,
   server: SERVICE_NAME_SERVER,
   simulator: SERVICE_NAME_SIMULATOR,
 };
-
-let current: Telemetry | undefined;
-
-/** The running telemetry, or a disabled stand-in when none was started. */
-export function telemetry(): Telemetry {
-  return current ?? disabled('client');
-}
-
-/** Which role a `memento` command line runs as; undefined for commands that make no spans. */
-export function roleFromArgv(args: readonly string[]): Role | undefined {
-  const command = args.find((a) => !a.startsWith('-'));
-  if (args.includes('--help') || args.includes('-h') || args.includes('--version') || args.includes('-V')) {
-    return undefined;
-  }
-  switch (command) {
-    case undefined:
-    case 'chat':
-    case 'ask':
-      return 'client';
-    case 'serve':
-      return 'server';
-    case 'simulator':
-      return 'simulator';
-    default:
-      return undefined;
-  }
-}
 
 function envFlag(name: string): boolean {
   return ['true', '1', 'yes', 'on'].includes((process.env[name] ?? '').trim().toLowerCase());
@@ -95,16 +60,6 @@ function exporterList(name: string): string[] {
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
-}
-
-function disabled(role: Role): Telemetry {
-  return {
-    enabled: false,
-    role,
-    recorder: undefined,
-    forceFlush: async () => {},
-    shutdown: async () => {},
-  };
 }
 
 /**
@@ -129,20 +84,23 @@ export interface StartOptions {
   metricReaders?: IMetricReader[];
 }
 
+/** Starts the SDK for `role` (once per process) and installs it in handle.ts. */
 export function startTelemetry(role: Role, options: StartOptions = {}): Telemetry {
-  if (current) return current;
+  if (telemetryInstalled()) return telemetry();
+  let started: Telemetry;
   if (envFlag('OTEL_SDK_DISABLED')) {
-    current = disabled(role);
-    return current;
+    started = disabled(role);
+  } else {
+    try {
+      started = start(role, options);
+    } catch (err) {
+      // Telemetry never takes the application down: a bad OTEL_* value costs the traces only.
+      process.stderr.write(`memento: telemetry is off: ${(err as Error).message}\n`);
+      started = disabled(role);
+    }
   }
-  try {
-    current = start(role, options);
-  } catch (err) {
-    // Telemetry never takes the application down: a bad OTEL_* value costs the traces only.
-    process.stderr.write(`memento: telemetry is off: ${(err as Error).message}\n`);
-    current = disabled(role);
-  }
-  return current;
+  installTelemetry(started);
+  return started;
 }
 
 function start(role: Role, options: StartOptions): Telemetry {

@@ -10,36 +10,14 @@
  * interleave.
  */
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 
-export interface TraceFileSettings {
-  path: string;
-  maxBytes: number;
-}
-
-export const DEFAULT_TRACE_FILE_MAX_BYTES = 8 * 1024 * 1024;
-
-/** `$XDG_STATE_HOME/memento/traces.jsonl`, i.e. `~/.local/state/memento/traces.jsonl`. */
-export function defaultTraceFilePath(env: NodeJS.ProcessEnv = process.env): string {
-  const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
-  return join(stateHome, 'memento', 'traces.jsonl');
-}
-
-/** The trace file from MEMENTO_TRACE_FILE (`off` disables it) and MEMENTO_TRACE_FILE_MAX_BYTES. */
-export function traceFileSettings(env: NodeJS.ProcessEnv = process.env): TraceFileSettings | undefined {
-  const raw = env.MEMENTO_TRACE_FILE?.trim();
-  if (raw && ['off', 'none', 'false', '0'].includes(raw.toLowerCase())) return undefined;
-  const max = Number(env.MEMENTO_TRACE_FILE_MAX_BYTES);
-  return {
-    path: resolve(raw || defaultTraceFilePath(env)),
-    maxBytes: Number.isFinite(max) && max >= 4096 ? max : DEFAULT_TRACE_FILE_MAX_BYTES,
-  };
-}
+export { DEFAULT_TRACE_FILE_MAX_BYTES, defaultTraceFilePath, traceFileSettings, type TraceFileSettings } from './trace-file-settings.ts';
+import type { TraceFileSettings } from './trace-file-settings.ts';
 
 export class TraceFileExporter implements SpanExporter {
   private readonly settings: TraceFileSettings;

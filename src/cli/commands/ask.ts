@@ -6,7 +6,7 @@
 import { defaultUser, jaegerTraceLink } from '../../config.ts';
 import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
-import { telemetry } from '../../telemetry/setup.ts';
+import { telemetry } from '../../telemetry/handle.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { footer, TurnView, trafficLine } from '../render.ts';
 import { showWaterfall } from '../waterfall.ts';

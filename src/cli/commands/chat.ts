@@ -11,7 +11,7 @@ import { defaultUser, jaegerTraceLink } from '../../config.ts';
 import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
-import { defaultTraceFilePath } from '../../telemetry/trace-file.ts';
+import { defaultTraceFilePath } from '../../telemetry/trace-file-settings.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { footer, TurnView, trafficLine } from '../render.ts';
 import { showWaterfall } from '../waterfall.ts';

@@ -1,0 +1,246 @@
+/*
+ * The command table: every command and flag with its default and help, and the telemetry
+ * role each command runs as. Each command's code lives in cli/commands/<name>.ts and is
+ * imported only when that command runs, so `memento --help` and `memento traces` start fast.
+ *
+ * It is the one parser of the command line. The preload (src/telemetry/preload.ts) parses
+ * first, to learn whether and as what to start the SDK; src/cli.ts then runs the same parse
+ * result (the parse is done once per process and kept), so `memento -u alice`,
+ * `memento --user=alice` and `memento chat --user alice` are the same command to both.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CliError, EXIT } from './errors.ts';
+import { ENVIRONMENT } from '../config.ts';
+import { log, redact } from '../log.ts';
+import type { Role } from '../telemetry/handle.ts';
+import { VERSION } from '../version.ts';
+import type { ChatOptions } from './commands/chat.ts';
+import type { AskOptions } from './commands/ask.ts';
+import type { ServeOptions } from './commands/serve.ts';
+import type { SimulatorOptions } from './commands/simulator.ts';
+import type { TracesOptions } from './commands/traces.ts';
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+function probability(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) {
+    throw new InvalidArgumentError(`must be a number from 0 to 1, got "${value}".`);
+  }
+  return n;
+}
+
+const environmentHelp = () =>
+  '\nEnvironment (flags override):\n' +
+  ENVIRONMENT.map((e) => `  ${e.name.padEnd(52)} ${e.meaning} [${e.default}]`).join('\n') +
+  '\n  and the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
+
+const simulatorHelp = () => `
+It is a simulator, not a language model: it answers by fixed rules that read the tools each
+request offers (by name, description and schema), so its answers are predictable. Every
+answer's "model" is "memento-simulator".
+
+  message (examples)                               what it does
+  "remember …", "store/save/note …" (#tag, "tagged a, b")
+                                                   store (one call per "remember" line: parallel)
+  "what did I store yesterday / today / last week / on 2024-07-15?"
+                                                   retrieve with since/until (UTC days)
+  "what did I store?", "list my memories"          retrieve
+  "search/find/look for X", "what do I know about X"
+                                                   search with the query X
+  "delete/forget the memory about X"               search X, then delete the best hit, then a summary
+  "show bob's memories", "what did alice store"    as above, plus user_id (a misbehaving model:
+                                                   the server must refuse it)
+  anything else, or no tools offered               a short help answer
+  tool results in the conversation                 a summary of them (errors included)
+
+Serves POST /openai/deployments/{deployment}/chat/completions?api-version=…,
+/openai/v1/chat/completions and /v1/chat/completions (streaming too). Full rules: docs/simulator.md.
+`;
+
+type Run = () => Promise<number | void>;
+
+/** What the command line asks for, before anything runs. */
+export interface CommandLine {
+  /** The telemetry role of the chosen command; undefined for help, version, errors and `traces`. */
+  role?: Role;
+  /** The chosen command; undefined when parsing already finished the job (help, version, an error). */
+  run?: Run;
+  /** The exit status when there is nothing to run. */
+  exitCode: number;
+  /** The command line asked for JSON output: errors are then printed as JSON on stdout. */
+  json: boolean;
+}
+
+function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors: { text: string }): Command {
+  const later = (role: Role | undefined) => (run: Run) => choose(run, role);
+  const client = later('client');
+  const program = new Command('memento')
+    // Set before the subcommands are added: they copy both when they are created. Commander
+    // throws instead of exiting, and its error text is held back: `--json` prints it as JSON.
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => void (errors.text += text) })
+    .description('Store and recall memories in plain language — one OpenTelemetry trace per turn.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', environmentHelp);
+
+  const userOption = () =>
+    new Option('-u, --user <name>', 'whose memories to use [MEMENTO_USER, $USER or default]');
+  const trafficOption = () =>
+    new Option('--traffic', 'print a line per network exchange (Azure OpenAI, MCP) as it completes');
+  const waterfallOption = () => new Option('--waterfall', "draw each turn's trace as a text waterfall");
+
+  program
+    .command('chat', { isDefault: true })
+    .description('interactive chat (the default command); /help lists the slash commands')
+    .addOption(userOption())
+    .addOption(trafficOption())
+    .addOption(waterfallOption())
+    .action((opts: ChatOptions) => client(async () => (await import('./commands/chat.ts')).chat(opts)));
+
+  program
+    .command('ask')
+    .description('one turn, non-interactive: prints the answer and its trace id')
+    .argument('<text...>', 'what to say (quotes optional)')
+    .addOption(userOption())
+    .option('--json', 'print {answer, traceId, durationMs, phases, …} as JSON')
+    .addOption(trafficOption())
+    .addOption(waterfallOption())
+    .action((text: string[], opts: Omit<AskOptions, 'text'>) =>
+      client(async () => (await import('./commands/ask.ts')).ask({ ...opts, text: text.join(' ') })),
+    );
+
+  program
+    .command('serve')
+    .description('run the Memento MCP server (Streamable HTTP /mcp, legacy SSE /sse, /health; or stdio)')
+    .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', '127.0.0.1')
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8000)
+    .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
+    .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
+    .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
+    .option(
+      '--allowed-hosts <names>',
+      'comma-separated host names that Host and Origin may carry besides localhost and the bound address ("*": any)',
+    )
+    .option(
+      '--session-timeout <seconds>',
+      'close an MCP session after this long with no request in progress',
+      integer('--session-timeout', 1, 86_400 * 7),
+      1800,
+    )
+    .option(
+      '--max-content-size <bytes>',
+      'largest memory content accepted',
+      integer('--max-content-size', 1024, 256 * 1024 * 1024),
+      4 * 1024 * 1024,
+    )
+    .action((opts: ServeOptions) => later('server')(async () => (await import('./commands/serve.ts')).serve(opts)));
+
+  program
+    .command('simulator')
+    .description(
+      'run the offline Azure OpenAI stand-in (a SIMULATOR, not a model): Azure and /v1 chat completions, ' +
+        'rule-based tool calls, injected latency and faults',
+    )
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8011)
+    .option('--latency <ms>', 'added to every answer [MEMENTO_SIMULATOR_LATENCY_MS or 0]', integer('--latency', 0, 3_600_000))
+    .option('--jitter <ms>', 'random extra latency, up to this much [MEMENTO_SIMULATOR_JITTER_MS or 0]', integer('--jitter', 0, 3_600_000))
+    .option('--fail-rate <p>', 'share of requests answered 429 (with retry-after) or 500, at random [MEMENTO_SIMULATOR_FAIL_RATE or 0]', probability)
+    .option('--faults <list>', 'what happens to the first requests, in order: ok, timeout, reset or a status, e.g. 429,500,ok,timeout (429*2 repeats) [MEMENTO_SIMULATOR_FAULTS]')
+    .option('--timeout-ms <ms>', 'how long a "timeout" fault holds a request; unset: until the client gives up [MEMENTO_SIMULATOR_TIMEOUT_MS]', integer('--timeout-ms', 0, 3_600_000))
+    .option('--retry-after-ms <ms>', 'the wait a 429 asks for [MEMENTO_SIMULATOR_RETRY_AFTER_MS or 1000]', integer('--retry-after-ms', 0, 3_600_000))
+    .option('--api-key <key>', 'accept only this key, else answer 401 as Azure does; unset: any key [MEMENTO_SIMULATOR_API_KEY]')
+    .option(
+      '--deployment <name>',
+      'a deployment that exists (repeat or comma-separate); others get 404 DeploymentNotFound; unset: any [MEMENTO_SIMULATOR_DEPLOYMENTS]',
+      (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((d) => d.trim()).filter(Boolean)],
+    )
+    .addHelpText('after', simulatorHelp)
+    .action((opts: SimulatorOptions) =>
+      later('simulator')(async () => (await import('./commands/simulator.ts')).simulator(opts)),
+    );
+
+  const traces = program
+    .command('traces')
+    .description('per-turn trace views from the local trace file or from Jaeger');
+  const traceSource = (cmd: Command) =>
+    cmd
+      .option('-f, --file <file>', 'trace file [MEMENTO_TRACE_FILE or ~/.local/state/memento/traces.jsonl]')
+      .option('--jaeger <url>', "read from Jaeger's query API instead (e.g. http://localhost:16686)")
+      .option('--json', 'print JSON instead of text');
+  traceSource(traces.command('list').description('recent turns, newest first'))
+    .option('-n, --limit <n>', 'how many turns', integer('--limit', 1, 100_000), 20)
+    .action((opts: TracesOptions) =>
+      later(undefined)(async () => (await import('./commands/traces.ts')).traces('list', opts)),
+    );
+  traceSource(traces.command('show').description('one turn as a waterfall').argument('<traceId>', 'trace id (a unique prefix is enough)'))
+    .action((id: string, opts: TracesOptions) =>
+      later(undefined)(async () => (await import('./commands/traces.ts')).traces('show', { ...opts, traceId: id })),
+    );
+  traceSource(traces.command('stats').description('Azure vs MCP latency: p50 / p95 / max per phase and per tool; slow turns'))
+    .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), 2000)
+    .option('-n, --limit <n>', 'only the newest n turns', integer('--limit', 1, 1_000_000))
+    .action((opts: TracesOptions) =>
+      later(undefined)(async () => (await import('./commands/traces.ts')).traces('stats', opts)),
+    );
+
+  return program;
+}
+
+let parsed: CommandLine | undefined;
+
+/** Parses `argv` (process.argv) once per process; later calls return the same result. */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  if (parsed) return parsed;
+  const dashes = argv.indexOf('--');
+  const json = (dashes < 0 ? argv : argv.slice(0, dashes)).includes('--json');
+  const errors = { text: '' };
+  let chosen: { run: Run; role: Role | undefined } | undefined;
+  const program = buildProgram((run, role) => (chosen = { run, role }), errors);
+  try {
+    // Commander's actions only record the choice; nothing runs during the parse.
+    program.parse([...argv]);
+  } catch (err) {
+    const code = err instanceof CommanderError ? err.exitCode : 1;
+    if (code === 0) return (parsed = { exitCode: EXIT.ok, json });
+    const message = err instanceof Error ? err.message.replace(/^error: /, '') : String(err);
+    if (json) printJsonError('usage', message);
+    else process.stderr.write(errors.text);
+    return (parsed = { exitCode: EXIT.usage, json });
+  }
+  return (parsed = { role: chosen?.role, run: chosen?.run, exitCode: EXIT.ok, json });
+}
+
+/** `{"ok":false,"error":{type,message}}` on stdout: what a `--json` caller reads instead of stderr. */
+function printJsonError(type: string, message: string): void {
+  process.stdout.write(`${JSON.stringify({ ok: false, error: { type, message: redact(message) } })}\n`);
+}
+
+/** Runs the command `argv` names; resolves to the exit status. Never throws. */
+export async function runCommandLine(argv: readonly string[]): Promise<number> {
+  const line = parseCommandLine(argv);
+  if (!line.run) return line.exitCode;
+  try {
+    return (await line.run()) ?? EXIT.ok;
+  } catch (err) {
+    if (err instanceof CliError) {
+      if (line.json) printJsonError(err.exitCode === EXIT.usage ? 'usage' : 'failed', err.message);
+      else if (err.message) process.stderr.write(`memento: ${redact(err.message)}\n`);
+      return err.exitCode;
+    }
+    log.error('unexpected failure', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    if (line.json) printJsonError('internal', err instanceof Error ? err.message : String(err));
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,53 @@
+/*
+ * The running telemetry as the application sees it: flush, shutdown and the recorder of the
+ * client's last turns. `setup.ts` (loaded only by the preload, for commands that make spans)
+ * fills it in; everything else reads it here, so nothing outside setup.ts imports the SDK and
+ * `memento --help` or `memento traces` never load it. With no SDK started, a disabled
+ * stand-in answers.
+ */
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+
+export type Role = 'client' | 'server' | 'simulator';
+
+/** The finished spans of the client's recent turns. */
+export interface SpanRecorder {
+  /** The finished spans of one trace, in the order they ended. */
+  spans(traceId: string): readonly ReadableSpan[];
+}
+
+export interface Telemetry {
+  readonly enabled: boolean;
+  readonly role: Role;
+  /** Finished spans of the client's recent turns (client role only). */
+  readonly recorder: SpanRecorder | undefined;
+  forceFlush(): Promise<void>;
+  /** Flushes and stops; never waits longer than `deadlineMs`, even with the collector down. */
+  shutdown(deadlineMs?: number): Promise<void>;
+}
+
+export function disabledTelemetry(role: Role): Telemetry {
+  return {
+    enabled: false,
+    role,
+    recorder: undefined,
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+}
+
+let current: Telemetry | undefined;
+
+/** The running telemetry, or a disabled stand-in when none was started. */
+export function telemetry(): Telemetry {
+  return current ?? disabledTelemetry('client');
+}
+
+/** Called once by setup.ts when the SDK has started (or decided not to). */
+export function installTelemetry(t: Telemetry): void {
+  current = t;
+}
+
+/** Whether telemetry was started (or turned off on purpose) in this process. */
+export function telemetryInstalled(): boolean {
+  return current !== undefined;
+}
