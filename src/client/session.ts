@@ -1,7 +1,9 @@
 /*
  * A client session: the model, the MCP connection and the agent, built from the environment
- * (src/config.ts) and shared by `memento chat` and `memento ask`. Nothing connects here:
- * the MCP server is reached inside the first turn, so that connecting is part of a trace.
+ * (src/config.ts) and shared by `memento chat` and `memento ask`. The session assembles the
+ * parts: with no model settings it starts the built-in simulator and points the model client
+ * at it, as it would at Azure. Nothing connects to the MCP server here: it is reached inside
+ * the first turn, so that connecting is part of a trace.
  */
 import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
 import { registerSecret } from '../log.ts';
@@ -29,18 +31,21 @@ export class Session {
   readonly agent: Agent;
   readonly model: Model;
   readonly mcp: McpConnection;
-  private readonly closeHttp: () => Promise<void>;
+  /** The MCP server is our own child process (no MEMENTO_MCP_URL): its spans land in our trace file. */
+  readonly ownServer: boolean;
+  private readonly stop: () => Promise<void>;
 
-  private constructor(agent: Agent, model: Model, mcp: McpConnection, closeHttp: () => Promise<void>) {
+  private constructor(agent: Agent, model: Model, mcp: McpConnection, ownServer: boolean, stop: () => Promise<void>) {
     this.agent = agent;
     this.model = model;
     this.mcp = mcp;
-    this.closeHttp = closeHttp;
+    this.ownServer = ownServer;
+    this.stop = stop;
   }
 
   static async open(options: SessionOptions = {}): Promise<Session> {
     const env = options.env ?? process.env;
-    const settings: ModelSettings = modelSettings(env);
+    let settings: ModelSettings = modelSettings(env);
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
@@ -56,6 +61,8 @@ export class Session {
     const mcpTimeoutMs = positiveInt(env, 'MEMENTO_MCP_TIMEOUT_MS', 30_000);
     const stream = !['off', 'false', '0', 'no'].includes((env.MEMENTO_STREAM ?? '').trim().toLowerCase());
 
+    const simulator = settings.provider === 'simulator' ? await startBuiltInSimulator(env) : undefined;
+    if (simulator) settings = { ...settings, endpoint: simulator.url, apiKey: 'simulator' };
     const http = createAgent({ headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     const model = await Model.connect(settings, {
       fetch: agentFetch(http, 'AZURE_OPENAI', options.onExchange),
@@ -71,7 +78,11 @@ export class Session {
       onExchange: options.onExchange,
     });
     const agent = new Agent({ model, mcp: connection, maxRetries });
-    return new Session(agent, model, connection, () => http.close());
+    const stop = async () => {
+      await http.close().catch(() => {});
+      await simulator?.close();
+    };
+    return new Session(agent, model, connection, !mcp.url, stop);
   }
 
   private closing: Promise<void> | undefined;
@@ -79,9 +90,22 @@ export class Session {
   /** Ends the MCP session (and our own server, which then flushes its spans) and the pool; once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([this.mcp.close(), this.model.close()]);
-      await this.closeHttp().catch(() => {});
+      await this.mcp.close().catch(() => {});
+      await this.stop().catch(() => {});
     })();
     return this.closing;
   }
+}
+
+/** The offline stand-in for Azure OpenAI, in this process on a free loopback port; shaped by MEMENTO_SIMULATOR_*. */
+async function startBuiltInSimulator(env: NodeJS.ProcessEnv): Promise<{ url: string; close(): Promise<void> }> {
+  // Imported only when used: a real Azure deployment never loads the simulator.
+  const { startSimulator, simulatorOptionsFromEnv } = await import('../simulator/server.ts');
+  let fromEnv;
+  try {
+    fromEnv = simulatorOptionsFromEnv(env);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return startSimulator({ ...fromEnv, host: '127.0.0.1', port: 0 });
 }

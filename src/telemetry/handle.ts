@@ -20,6 +20,10 @@ export interface Telemetry {
   readonly role: Role;
   /** Finished spans of the client's recent turns (client role only). */
   readonly recorder: SpanRecorder | undefined;
+  /** Whether spans go to a collector that was there at the last look (false with OTLP export off). */
+  collectorReachable(): boolean;
+  /** The one-line note that no collector listens, the first time it is asked after that was found; else undefined. */
+  takeNotice(): string | undefined;
   forceFlush(): Promise<void>;
   /** Flushes and stops; never waits longer than `deadlineMs`, even with the collector down. */
   shutdown(deadlineMs?: number): Promise<void>;
@@ -30,6 +34,8 @@ export function disabledTelemetry(role: Role): Telemetry {
     enabled: false,
     role,
     recorder: undefined,
+    collectorReachable: () => false,
+    takeNotice: () => undefined,
     forceFlush: async () => {},
     shutdown: async () => {},
   };

@@ -86,6 +86,9 @@ export const ATTR_MEMENTO_USER_ID = 'memento.user.id' as const;
 export const ATTR_MEMENTO_CHAT_CALLS = 'memento.turn.chat_calls' as const;
 export const ATTR_MEMENTO_TOOL_CALLS = 'memento.turn.tool_calls' as const;
 export const ATTR_MEMENTO_TOOL_ROUNDS = 'memento.turn.tool_rounds' as const;
+/** How a turn ended when that is neither done nor failed: `cancelled` (Ctrl-C, an interrupted `ask`). */
+export const ATTR_MEMENTO_TURN_OUTCOME = 'memento.turn.outcome' as const;
+export const MEMENTO_TURN_OUTCOME_VALUE_CANCELLED = 'cancelled' as const;
 export const ATTR_MEMENTO_RESULT_SIZE = 'memento.tool.result.size' as const;
 export const ATTR_MEMENTO_MEMORY_COUNT = 'memento.memory.count' as const;
 export const ATTR_MEMENTO_CONTENT_SIZE = 'memento.memory.content.size' as const;

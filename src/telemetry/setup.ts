@@ -11,7 +11,9 @@
  * last turns for the terminal summary and `/trace`.
  */
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { createNoopMeter, diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { setGlobalErrorHandler } from '@opentelemetry/core';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
@@ -33,7 +35,9 @@ import {
   SERVICE_NAME_SERVER,
   SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
-import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
+import { log } from '../log.ts';
+import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
+import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { disabledTelemetry as disabled, installTelemetry, telemetry, telemetryInstalled, type Role, type Telemetry } from './handle.ts';
 import { VERSION } from '../version.ts';
@@ -108,13 +112,38 @@ function start(role: Role, options: StartOptions): Telemetry {
   // default: a collector that is down must not fill the chat with warnings.
   if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
 
+  const file = traceFileSettings();
+  // One line, once, when nothing listens at the OTLP endpoint. The client hands it to the
+  // command to print between turns (never over the prompt); the others log it.
+  let notice: string | undefined;
+  const collectors = new Map<string, Collector>();
+  const collectorFor = (endpoint: string) => {
+    const origin = new URL(endpoint).origin;
+    let collector = collectors.get(origin);
+    if (!collector) {
+      collector = new Collector(origin, (at) => {
+        const text = collectorNotice(at, file);
+        if (role === 'client') notice = text;
+        else log.info(text);
+      });
+      collectors.set(origin, collector);
+      void collector.probe();
+    }
+    return collector;
+  };
+  // Export failures are the exporter's to retry, not the user's to read: no JSON stack traces.
+  setGlobalErrorHandler((err) => {
+    if (err instanceof CollectorDownError || isUnreachable(err)) return;
+    log.debug('telemetry export failed', { error: err instanceof Error ? err.message : String(err) });
+  });
+
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
   const spanProcessors: SpanProcessor[] = [];
   if (recorder) spanProcessors.push(recorder);
   if (exporterList('OTEL_TRACES_EXPORTER').includes('otlp')) {
-    spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptions() }));
+    const exporter = guarded(new OTLPTraceExporter(), collectorFor(otlpEndpoint('TRACES')));
+    spanProcessors.push(new BatchSpanProcessor({ exporter, ...batchOptions() }));
   }
-  const file = traceFileSettings();
   if (file && role !== 'simulator') {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new TraceFileExporter(file), ...batchOptions() }));
   }
@@ -125,7 +154,7 @@ function start(role: Role, options: StartOptions): Telemetry {
     const interval = envNumber('OTEL_METRIC_EXPORT_INTERVAL', 60000);
     metricReaders.push(
       new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter(),
+        exporter: guarded(new OTLPMetricExporter(), collectorFor(otlpEndpoint('METRICS'))),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
         exportTimeoutMillis: Math.min(interval, envNumber('OTEL_METRIC_EXPORT_TIMEOUT', 30000)),
@@ -189,17 +218,39 @@ function start(role: Role, options: StartOptions): Telemetry {
     enabled: true,
     role,
     recorder,
+    collectorReachable: () => collectors.size > 0 && [...collectors.values()].every((c) => c.reachable),
+    takeNotice: () => {
+      const text = notice;
+      notice = undefined;
+      return text;
+    },
     forceFlush: async () => {
       await Promise.allSettled(spanProcessors.map((p) => p.forceFlush()));
     },
-    shutdown: (deadlineMs = 2500) => {
+    shutdown: (deadlineMs = shutdownDeadlineMs()) => {
       stopped ??= Promise.race([
-        sdk.shutdown().catch((err: unknown) => diag.error('telemetry shutdown failed', err)),
+        sdk.shutdown().catch((err: unknown) => {
+          // An export that found no collector is expected here: the notice said so.
+          if (!(err instanceof CollectorDownError) && !isUnreachable(err)) diag.error('telemetry shutdown failed', err);
+        }),
         new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref()),
       ]);
       return stopped;
     },
   };
+}
+
+/** How long exit waits for the last exports (MEMENTO_TELEMETRY_SHUTDOWN_MS): a slow collector costs no more. */
+function shutdownDeadlineMs(): number {
+  return envNumber('MEMENTO_TELEMETRY_SHUTDOWN_MS', 2500);
+}
+
+function collectorNotice(endpoint: string, file: TraceFileSettings | undefined): string {
+  const home = process.env.HOME || homedir();
+  const where = file
+    ? `traces are kept in ${file.path.startsWith(`${home}/`) ? `~${file.path.slice(home.length)}` : file.path} (memento traces list)`
+    : 'traces are not kept (MEMENTO_TRACE_FILE=off)';
+  return `no collector at ${endpoint}: ${where}; point OTEL_EXPORTER_OTLP_ENDPOINT at one, or set OTEL_TRACES_EXPORTER=none OTEL_METRICS_EXPORTER=none to stop exporting.`;
 }
 
 function acceptsEventStream(headers: string | (string | string[])[]): boolean {

@@ -1,0 +1,32 @@
+/*
+ * The REPL's line history (arrow-up), kept in MEMENTO_HISTORY_FILE between sessions. A
+ * convenience: a read-only home or a missing file never breaks the chat.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { defaultTraceFilePath } from '../telemetry/trace-file-settings.ts';
+
+export const HISTORY_SIZE = 500;
+
+function historyFile(): string {
+  return process.env.MEMENTO_HISTORY_FILE || join(dirname(defaultTraceFilePath()), 'chat_history');
+}
+
+/** The saved lines, newest first (readline's order). */
+export function loadLineHistory(): string[] {
+  try {
+    return readFileSync(historyFile(), 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+  } catch {
+    return [];
+  }
+}
+
+export function saveLine(line: string): void {
+  try {
+    const file = historyFile();
+    mkdirSync(dirname(file), { recursive: true });
+    appendFileSync(file, `${line.replace(/\n/g, ' ')}\n`, { mode: 0o600 });
+  } catch {
+    // History is a convenience; a read-only home must not break the chat.
+  }
+}
