@@ -37,6 +37,7 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_LOG_LEVEL', default: 'info', meaning: 'debug | info | warn | error | silent (logs go to stderr)' },
   { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', meaning: 'OTLP/HTTP collector' },
   { name: 'OTEL_SDK_DISABLED', default: 'false', meaning: '`true` turns tracing and metrics off' },
+  { name: 'MEMENTO_TELEMETRY_SHUTDOWN_MS', default: '2500', meaning: 'how long exit waits for a slow collector (none listening: no wait)' },
   { name: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', default: 'false', meaning: '`true` records prompts, answers and tool arguments on spans' },
 ];
 

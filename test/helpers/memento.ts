@@ -138,8 +138,8 @@ export interface Interactive {
   stdout(): string;
   stderr(): string;
   send(line: string): void;
-  /** Resolves when stdout (from `since` on) matches; rejects after `timeoutMs`. */
-  waitFor(pattern: RegExp, options?: { since?: number; timeoutMs?: number }): Promise<RegExpExecArray>;
+  /** Resolves when stdout (or stderr, with `stream`) from `since` on matches; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, options?: { since?: number; timeoutMs?: number; stream?: 'stdout' | 'stderr' }): Promise<RegExpExecArray>;
   /** Closes stdin (Ctrl-D) and waits for the exit status. */
   end(): Promise<number | null>;
 }
@@ -155,10 +155,10 @@ export function startInteractive(args: string[], options: RunOptions = {}): Inte
     send: (line) => {
       child.stdin.write(`${line}\n`);
     },
-    waitFor: async (pattern, { since = 0, timeoutMs = 30_000 } = {}) => {
+    waitFor: async (pattern, { since = 0, timeoutMs = 30_000, stream = 'stdout' } = {}) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const m = pattern.exec(output.stdout.slice(since));
+        const m = pattern.exec(output[stream].slice(since));
         if (m) return m;
         if (child.exitCode !== null) throw new Error(`memento exited (${child.exitCode}) before ${pattern}:\n${output.stdout}\n${output.stderr}`);
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; stdout:\n${output.stdout}\nstderr:\n${output.stderr}`);

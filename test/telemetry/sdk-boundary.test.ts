@@ -14,7 +14,7 @@ const SRC = join(ROOT, 'src');
 /** Packages that are the SDK (or load it); `@opentelemetry/api` and semantic-conventions are not. */
 const SDK = /^@opentelemetry\/(sdk-|exporter-|instrumentation|resources|core|otlp-)/;
 /** The files allowed to load the SDK: the set-up and the exporters it builds. */
-const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/trace-file.ts']);
+const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts']);
 
 interface Imports {
   /** Static value imports (not `import type`, not `await import()`). */
