@@ -2,8 +2,8 @@
  * Every environment setting Memento reads, with its default, in one place. Flags override
  * these (cli.ts); `memento --help` prints this table.
  */
-import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /** A GA api-version of the Azure OpenAI data plane that supports tools and streaming usage. */
 export const DEFAULT_API_VERSION = '2024-10-21';
@@ -24,7 +24,7 @@ export const ENVIRONMENT: readonly EnvSetting[] = [
   { name: 'MEMENTO_MCP_URL', default: 'unset → own server', meaning: 'MCP server: …/mcp (Streamable HTTP) or …/sse (legacy SSE)' },
   { name: 'MEMENTO_MCP_TOKEN', default: 'unset', meaning: 'bearer token (client sends it; server requires it)' },
   { name: 'MEMENTO_USER', default: '$USER or default', meaning: 'current user' },
-  { name: 'MEMENTO_DATA_DIR', default: './memento-data', meaning: 'server storage root' },
+  { name: 'MEMENTO_DATA_DIR', default: '$XDG_DATA_HOME/memento or ~/.local/share/memento', meaning: 'server storage root' },
   { name: 'MEMENTO_JAEGER_URL', default: 'http://localhost:16686', meaning: 'Jaeger UI for deep links and `traces --jaeger`' },
   { name: 'MEMENTO_TRACE_FILE', default: '~/.local/state/memento/traces.jsonl', meaning: 'local trace file (`off` disables)' },
   { name: 'MEMENTO_TRACE_FILE_MAX_BYTES', default: '8388608', meaning: 'size at which the trace file rotates to <file>.1' },
@@ -87,18 +87,25 @@ export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
   return { url: nonEmpty(env.MEMENTO_MCP_URL), token: nonEmpty(env.MEMENTO_MCP_TOKEN) };
 }
 
+/** MEMENTO_USER, else $USER, else `default` (as documented: not the account name of a container's root). */
 export function defaultUser(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = nonEmpty(env.MEMENTO_USER) ?? nonEmpty(env.USER);
-  if (fromEnv) return fromEnv;
-  try {
-    return userInfo().username || 'default';
-  } catch {
-    return 'default';
-  }
+  return nonEmpty(env.MEMENTO_USER) ?? nonEmpty(env.USER) ?? 'default';
 }
 
+/**
+ * `$XDG_DATA_HOME/memento`, else `~/.local/share/memento`: the same store whichever folder
+ * the chat or `memento serve` is started from.
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = nonEmpty(env.XDG_DATA_HOME);
+  // The XDG spec: a relative XDG_DATA_HOME is invalid and ignored.
+  const base = xdg && isAbsolute(xdg) ? xdg : join(nonEmpty(env.HOME) ?? homedir(), '.local', 'share');
+  return join(base, 'memento');
+}
+
+/** The server's storage root: MEMENTO_DATA_DIR, else the user's data directory. */
 export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(nonEmpty(env.MEMENTO_DATA_DIR) ?? 'memento-data');
+  return resolve(nonEmpty(env.MEMENTO_DATA_DIR) ?? defaultDataDir(env));
 }
 
 export function jaegerUrl(env: NodeJS.ProcessEnv = process.env): string {

@@ -125,7 +125,7 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
     .description('run the Memento MCP server (Streamable HTTP /mcp, legacy SSE /sse, /health; or stdio)')
     .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', '127.0.0.1')
     .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8000)
-    .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
+    .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR, else $XDG_DATA_HOME/memento or ~/.local/share/memento]')
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(

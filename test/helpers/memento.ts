@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MEMENTO_BIN = join(ROOT, 'bin', 'memento');
+/** Where child processes keep memories when a test sets no data directory (one per test process). */
+export const TEST_DATA_HOME = join(tmpdir(), `memento-test-data-${process.pid}`);
 
 /**
  * A clean environment for a child `memento`: no Azure or MCP settings leak in from the
@@ -21,6 +23,8 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
     if (process.env[key] !== undefined) env[key] = process.env[key];
   }
   Object.assign(env, {
+    // The user's data directory (the default store) is a temp one: tests never touch ~.
+    XDG_DATA_HOME: TEST_DATA_HOME,
     OTEL_SDK_DISABLED: 'true',
     MEMENTO_LOG_LEVEL: 'warn',
     MEMENTO_TRACE_FILE: 'off',
@@ -64,7 +68,7 @@ export function runMemento(args: string[], options: RunOptions = {}): Promise<Ru
   const started = performance.now();
   const { child, output } = spawnCaptured(args, options);
   child.stdin.end(options.input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 45_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   return new Promise((resolvePromise, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {

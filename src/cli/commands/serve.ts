@@ -9,6 +9,7 @@ import { dataDir as defaultDataDir, mcpSettings } from '../../config.ts';
 import { log, registerSecret } from '../../log.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
 import { serveStdio, serverDefaultUser, startHttpServer } from '../../server/index.ts';
+import { legacyDataNote } from '../../server/legacy-data.ts';
 import { CliError, EXIT } from '../errors.ts';
 
 export interface ServeOptions {
@@ -89,6 +90,9 @@ function stopSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
 
 export async function serve(opts: ServeOptions): Promise<number> {
   const dataDir = opts.dataDir ? resolve(opts.dataDir) : defaultDataDir();
+  // At warn: the chat's own stdio server passes warnings on to the terminal.
+  const moved = opts.dataDir || process.env.MEMENTO_DATA_DIR?.trim() ? undefined : legacyDataNote(dataDir);
+  if (moved) log.warn(moved);
   let defaultUser: string;
   try {
     defaultUser = serverDefaultUser();
