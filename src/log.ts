@@ -6,8 +6,9 @@
  */
 import { trace } from '@opentelemetry/api';
 import { format } from 'node:util';
+import { SETTINGS, setting, type LogLevel } from './config.ts';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type { LogLevel } from './config.ts';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 const secrets = new Set<string>();
@@ -25,8 +26,13 @@ export function redact(text: string): string {
 }
 
 function levelFromEnv(): LogLevel {
-  const raw = (process.env.MEMENTO_LOG_LEVEL ?? 'info').toLowerCase();
-  return raw in ORDER ? (raw as LogLevel) : 'info';
+  try {
+    return setting(SETTINGS.logLevel);
+  } catch (err) {
+    // Read when this module loads: a typo must cost the log level, not the command.
+    process.stderr.write(`memento: ${(err as Error).message} Logging at info.\n`);
+    return 'info';
+  }
 }
 
 let threshold = ORDER[levelFromEnv()];

@@ -3,13 +3,13 @@
  * convenience: a read-only home or a missing file never breaks the chat.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { defaultTraceFilePath } from '../telemetry/trace-file-settings.ts';
+import { dirname } from 'node:path';
+import { SETTINGS, setting } from '../config.ts';
 
 export const HISTORY_SIZE = 500;
 
 function historyFile(): string {
-  return process.env.MEMENTO_HISTORY_FILE || join(dirname(defaultTraceFilePath()), 'chat_history');
+  return setting(SETTINGS.historyFile);
 }
 
 /** The saved lines, newest first (readline's order). */

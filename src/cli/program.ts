@@ -10,7 +10,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CliError, EXIT } from './errors.ts';
-import { ENVIRONMENT } from '../config.ts';
+import { backedBy, ConfigError, environment, FLAG_DEFAULTS as D, SETTINGS as S } from '../config.ts';
 import { log, redact } from '../log.ts';
 import type { Role } from '../telemetry/handle.ts';
 import { VERSION } from '../version.ts';
@@ -38,10 +38,11 @@ function probability(value: string): number {
   return n;
 }
 
+/** `memento --help`'s variable list: the settings table (config.ts), row by row. */
 const environmentHelp = () =>
   '\nEnvironment (flags override):\n' +
-  ENVIRONMENT.map((e) => `  ${e.name.padEnd(52)} ${e.meaning} [${e.default}]`).join('\n') +
-  '\n  and the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
+  environment().map((e) => `  ${e.name.padEnd(52)} ${e.help}${e.shown ? ` [${e.shown}]` : ''}`).join('\n') +
+  '\n  and the other standard OTEL_* variables (OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
 
 const simulatorHelp = () => `
 It is a simulator, not a language model: it answers by fixed rules that read the tools each
@@ -95,7 +96,7 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
     .addHelpText('after', environmentHelp);
 
   const userOption = () =>
-    new Option('-u, --user <name>', 'whose memories to use [MEMENTO_USER, $USER or default]');
+    new Option('-u, --user <name>', `whose memories to use ${backedBy(S.user)}`);
   const trafficOption = () =>
     new Option('--traffic', 'print a line per network exchange (Azure OpenAI, MCP) as it completes');
   const waterfallOption = () => new Option('--waterfall', "draw each turn's trace as a text waterfall");
@@ -123,9 +124,9 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
   program
     .command('serve')
     .description('run the Memento MCP server (Streamable HTTP /mcp, legacy SSE /sse, /health; or stdio)')
-    .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', '127.0.0.1')
-    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8000)
-    .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR, else $XDG_DATA_HOME/memento or ~/.local/share/memento]')
+    .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', D.host)
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.servePort)
+    .option('-d, --data-dir <dir>', `storage root ${backedBy(S.dataDir)}`)
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(
@@ -136,13 +137,19 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
       '--session-timeout <seconds>',
       'close an MCP session after this long with no request in progress',
       integer('--session-timeout', 1, 86_400 * 7),
-      1800,
+      D.sessionTimeoutS,
+    )
+    .option(
+      '--max-sessions <count>',
+      'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
+      integer('--max-sessions', 1, 1_000_000),
+      1000,
     )
     .option(
       '--max-content-size <bytes>',
       'largest memory content accepted',
       integer('--max-content-size', 1024, 256 * 1024 * 1024),
-      4 * 1024 * 1024,
+      D.maxContentBytes,
     )
     .action((opts: ServeOptions) => later('server')(async () => (await import('./commands/serve.ts')).serve(opts)));
 
@@ -152,23 +159,23 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
       'run the offline Azure OpenAI stand-in (a SIMULATOR, not a model): Azure and /v1 chat completions, ' +
         'rule-based tool calls, injected latency and faults',
     )
-    .option('--host <address>', 'address to bind', '127.0.0.1')
-    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8011)
-    .option('--latency <ms>', 'added to every answer [MEMENTO_SIMULATOR_LATENCY_MS or 0]', integer('--latency', 0, 3_600_000))
-    .option('--jitter <ms>', 'random extra latency, up to this much [MEMENTO_SIMULATOR_JITTER_MS or 0]', integer('--jitter', 0, 3_600_000))
-    .option('--fail-rate <p>', 'share of requests answered 429 (with retry-after) or 500, at random [MEMENTO_SIMULATOR_FAIL_RATE or 0]', probability)
-    .option('--faults <list>', 'what happens to the first requests, in order: ok, timeout, reset or a status, e.g. 429,500,ok,timeout (429*2 repeats) [MEMENTO_SIMULATOR_FAULTS]')
-    .option('--timeout-ms <ms>', 'how long a "timeout" fault holds a request; unset: until the client gives up [MEMENTO_SIMULATOR_TIMEOUT_MS]', integer('--timeout-ms', 0, 3_600_000))
-    .option('--retry-after-ms <ms>', 'the wait a 429 asks for [MEMENTO_SIMULATOR_RETRY_AFTER_MS or 1000]', integer('--retry-after-ms', 0, 3_600_000))
-    .option('--api-key <key>', 'accept only this key, else answer 401 as Azure does; unset: any key [MEMENTO_SIMULATOR_API_KEY]')
+    .option('--host <address>', 'address to bind', D.host)
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.simulatorPort)
+    .option('--latency <ms>', `added to every answer ${backedBy(S.simLatencyMs)}`, integer('--latency', 0, 3_600_000))
+    .option('--jitter <ms>', `random extra latency, up to this much ${backedBy(S.simJitterMs)}`, integer('--jitter', 0, 3_600_000))
+    .option('--fail-rate <p>', `share of requests answered 429 (with retry-after) or 500, at random ${backedBy(S.simFailRate)}`, probability)
+    .option('--faults <list>', `what happens to the first requests, in order: ok, timeout, reset or a status, e.g. 429,500,ok,timeout (429*2 repeats) ${backedBy(S.simFaults)}`)
+    .option('--timeout-ms <ms>', `how long a "timeout" fault holds a request ${backedBy(S.simTimeoutMs)}`, integer('--timeout-ms', 0, 3_600_000))
+    .option('--retry-after-ms <ms>', `the wait a 429 asks for ${backedBy(S.simRetryAfterMs)}`, integer('--retry-after-ms', 0, 3_600_000))
+    .option('--api-key <key>', `accept only this key, else answer 401 as Azure does ${backedBy(S.simApiKey)}`)
     .option(
       '--deployment <name>',
-      'a deployment that exists (repeat or comma-separate); others get 404 DeploymentNotFound; unset: any [MEMENTO_SIMULATOR_DEPLOYMENTS]',
+      `a deployment that exists (repeat or comma-separate); others get 404 DeploymentNotFound ${backedBy(S.simDeployments)}`,
       (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((d) => d.trim()).filter(Boolean)],
     )
     .addHelpText('after', simulatorHelp)
     .action((opts: SimulatorOptions) =>
-      later('simulator')(async () => (await import('./commands/simulator.ts')).simulator(opts)),
+      later(undefined)(async () => (await import('./commands/simulator.ts')).simulator(opts)),
     );
 
   const traces = program
@@ -176,11 +183,11 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
     .description('per-turn trace views from the local trace file or from Jaeger');
   const traceSource = (cmd: Command) =>
     cmd
-      .option('-f, --file <file>', 'trace file [MEMENTO_TRACE_FILE or ~/.local/state/memento/traces.jsonl]')
+      .option('-f, --file <file>', `trace file ${backedBy(S.traceFile)}`)
       .option('--jaeger <url>', "read from Jaeger's query API instead (e.g. http://localhost:16686)")
       .option('--json', 'print JSON instead of text');
   traceSource(traces.command('list').description('recent turns, newest first'))
-    .option('-n, --limit <n>', 'how many turns', integer('--limit', 1, 100_000), 20)
+    .option('-n, --limit <n>', 'how many turns', integer('--limit', 1, 100_000), D.tracesLimit)
     .action((opts: TracesOptions) =>
       later(undefined)(async () => (await import('./commands/traces.ts')).traces('list', opts)),
     );
@@ -189,7 +196,7 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
       later(undefined)(async () => (await import('./commands/traces.ts')).traces('show', { ...opts, traceId: id })),
     );
   traceSource(traces.command('stats').description('Azure vs MCP latency: p50 / p95 / max per phase and per tool; slow turns'))
-    .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), 2000)
+    .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), D.slowMs)
     .option('-n, --limit <n>', 'only the newest n turns', integer('--limit', 1, 1_000_000))
     .action((opts: TracesOptions) =>
       later(undefined)(async () => (await import('./commands/traces.ts')).traces('stats', opts)),
@@ -238,6 +245,11 @@ export async function runCommandLine(argv: readonly string[]): Promise<number> {
       if (line.json) printJsonError(err.exitCode === EXIT.usage ? 'usage' : 'failed', err.message);
       else if (err.message) process.stderr.write(`memento: ${redact(err.message)}\n`);
       return err.exitCode;
+    }
+    if (err instanceof ConfigError) {
+      if (line.json) printJsonError('usage', err.message);
+      else process.stderr.write(`memento: ${redact(err.message)}\n`);
+      return EXIT.usage;
     }
     log.error('unexpected failure', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     if (line.json) printJsonError('internal', err instanceof Error ? err.message : String(err));

@@ -4,16 +4,11 @@
  * are built from status codes and setting names, never from request headers.
  */
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { ModelSettings } from '../config.ts';
+import { ConfigError, type ModelSettings } from '../config.ts';
+import { mcpFailure, type McpFailure } from './mcp-failure.ts';
 
-/** A setting is missing or malformed: nothing was sent anywhere. */
-export class ConfigError extends Error {
-  readonly errorType = 'config';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+// Settings errors are raised where settings are parsed (config.ts); re-exported for the client.
+export { ConfigError };
 
 /** A turn that could not complete; `message` is for the person at the terminal. */
 export class TurnError extends Error {
@@ -79,19 +74,20 @@ export function modelError(err: unknown, settings: ModelSettings, retries: numbe
 }
 
 /** Explains a failure to reach or use the MCP server. */
-export function mcpError(err: unknown, url: string | undefined): TurnError | TurnCancelled {
+export function mcpError(err: unknown, url: string | undefined, failure: McpFailure = mcpFailure(err)): TurnError | TurnCancelled {
   if (err instanceof TurnError || err instanceof TurnCancelled) return err;
-  if ((err as Error)?.name === 'AbortError') return new TurnCancelled();
+  if (failure.kind === 'cancelled') return new TurnCancelled();
   const where = url ? `the MCP server at ${url}` : 'the MCP server this client started';
   const hint = url ? 'check MEMENTO_MCP_URL (is `memento serve` running?)' : 'run with MEMENTO_LOG_LEVEL=debug to see why it stopped';
-  const text = safeMessage(err);
-  const status = /\b(401|403)\b/.exec(text)?.[1];
-  if (status) {
-    return new TurnError(`${where} refused the request (${status}); check MEMENTO_MCP_TOKEN.`, status, { cause: err });
+  if (failure.kind === 'status' && (failure.status === 401 || failure.status === 403)) {
+    return new TurnError(`${where} refused the request (${failure.status}); check MEMENTO_MCP_TOKEN.`, String(failure.status), { cause: err });
   }
-  const code = (err as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
-  const errorType = typeof code === 'string' ? code : typeof code === 'number' ? String(code) : 'mcp_unavailable';
-  return new TurnError(`cannot use ${where} (${text}); ${hint}.`, errorType, { cause: err });
+  const errorType =
+    failure.kind === 'status' ? String(failure.status)
+    : failure.kind === 'unreachable' || failure.kind === 'lost' ? failure.code
+    : failure.kind === 'timeout' ? 'timeout'
+    : 'mcp_unavailable';
+  return new TurnError(`cannot use ${where} (${safeMessage(err)}); ${hint}.`, errorType, { cause: err });
 }
 
 function safeMessage(err: unknown): string {

@@ -5,10 +5,9 @@
  * at it, as it would at Azure. Nothing connects to the MCP server here: it is reached inside
  * the first turn, so that connecting is part of a trace.
  */
-import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
+import { ConfigError, mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
 import { registerSecret } from '../log.ts';
 import { Agent } from './agent.ts';
-import { ConfigError } from './errors.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
 import { Model } from './model.ts';
@@ -17,14 +16,6 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for every completed HTTP exchange (`--traffic`). */
   onExchange?: (exchange: Exchange) => void;
-}
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${raw}".`);
-  return n;
 }
 
 export class Session {
@@ -49,17 +40,10 @@ export class Session {
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
-    if (mcp.url) {
-      try {
-        new URL(mcp.url);
-      } catch {
-        throw new ConfigError(`MEMENTO_MCP_URL is not a URL: "${mcp.url}".`);
-      }
-    }
-    const timeoutMs = positiveInt(env, 'MEMENTO_MODEL_TIMEOUT_MS', 60_000);
-    const maxRetries = positiveInt(env, 'MEMENTO_MODEL_MAX_RETRIES', 3, 0);
-    const mcpTimeoutMs = positiveInt(env, 'MEMENTO_MCP_TIMEOUT_MS', 30_000);
-    const stream = !['off', 'false', '0', 'no'].includes((env.MEMENTO_STREAM ?? '').trim().toLowerCase());
+    const timeoutMs = setting(SETTINGS.modelTimeoutMs, env);
+    const maxRetries = setting(SETTINGS.modelMaxRetries, env);
+    const mcpTimeoutMs = setting(SETTINGS.mcpTimeoutMs, env);
+    const stream = setting(SETTINGS.stream, env);
 
     const simulator = settings.provider === 'simulator' ? await startBuiltInSimulator(env) : undefined;
     if (simulator) settings = { ...settings, endpoint: simulator.url, apiKey: 'simulator' };

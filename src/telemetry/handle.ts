@@ -7,7 +7,8 @@
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 
-export type Role = 'client' | 'server' | 'simulator';
+/** The processes that make spans. The simulator makes none: see README, Decisions. */
+export type Role = 'client' | 'server';
 
 /** The finished spans of the client's recent turns. */
 export interface SpanRecorder {

@@ -33,8 +33,9 @@ import {
   ATTR_SERVICE_VERSION,
   SERVICE_NAME_CLIENT,
   SERVICE_NAME_SERVER,
-  SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
+import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
+import { otelSetting } from './otel-env.ts';
 import { log } from '../log.ts';
 import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
 import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
@@ -47,38 +48,24 @@ export type { Role, Telemetry } from './handle.ts';
 const SERVICE_NAMES: Record<Role, string> = {
   client: SERVICE_NAME_CLIENT,
   server: SERVICE_NAME_SERVER,
-  simulator: SERVICE_NAME_SIMULATOR,
 };
 
-function envFlag(name: string): boolean {
-  return ['true', '1', 'yes', 'on'].includes((process.env[name] ?? '').trim().toLowerCase());
-}
-
-function envNumber(name: string, fallback: number): number {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
-function exporterList(name: string): string[] {
-  return (process.env[name] ?? 'otlp')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-}
-
 /**
- * The batch processor's settings from the standard OTEL_BSP_* variables. NodeSDK reads them
- * only for the single processor it builds itself; Memento builds several. The queue is larger
- * than the SDK's 2048 because the processor drops spans silently when it overflows, and a
- * burst of parallel turns must not lose any.
+ * The batch processor's settings from the standard OTEL_BSP_* variables (defaults in
+ * config.ts). NodeSDK reads them only for the single processor it builds itself; Memento
+ * builds several.
  */
 function batchOptions() {
   return {
-    scheduledDelayMillis: envNumber('OTEL_BSP_SCHEDULE_DELAY', 1000),
-    maxQueueSize: envNumber('OTEL_BSP_MAX_QUEUE_SIZE', 16384),
-    maxExportBatchSize: envNumber('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
-    exportTimeoutMillis: envNumber('OTEL_BSP_EXPORT_TIMEOUT', 10000),
+    scheduledDelayMillis: otelSetting(OTEL_SETTINGS.bspDelay),
+    maxQueueSize: otelSetting(OTEL_SETTINGS.bspQueue),
+    maxExportBatchSize: otelSetting(OTEL_SETTINGS.bspBatch),
+    exportTimeoutMillis: otelSetting(OTEL_SETTINGS.bspTimeout),
   };
+}
+
+function exports(which: typeof OTEL_SETTINGS.tracesExporter): boolean {
+  return otelSetting(which).some((e) => e.toLowerCase() === 'otlp');
 }
 
 export interface StartOptions {
@@ -92,7 +79,7 @@ export interface StartOptions {
 export function startTelemetry(role: Role, options: StartOptions = {}): Telemetry {
   if (telemetryInstalled()) return telemetry();
   let started: Telemetry;
-  if (envFlag('OTEL_SDK_DISABLED')) {
+  if (otelSetting(OTEL_SETTINGS.sdkDisabled)) {
     started = disabled(role);
   } else {
     try {
@@ -110,7 +97,7 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
 function start(role: Role, options: StartOptions): Telemetry {
   // The SDK's own diagnostics (export failures and the like) go to stderr, quietly by
   // default: a collector that is down must not fill the chat with warnings.
-  if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
+  if (otelSetting(OTEL_SETTINGS.logLevel) === undefined) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
 
   const file = traceFileSettings();
   // One line, once, when nothing listens at the OTLP endpoint. The client hands it to the
@@ -140,24 +127,24 @@ function start(role: Role, options: StartOptions): Telemetry {
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
   const spanProcessors: SpanProcessor[] = [];
   if (recorder) spanProcessors.push(recorder);
-  if (exporterList('OTEL_TRACES_EXPORTER').includes('otlp')) {
+  if (exports(OTEL_SETTINGS.tracesExporter)) {
     const exporter = guarded(new OTLPTraceExporter(), collectorFor(otlpEndpoint('TRACES')));
     spanProcessors.push(new BatchSpanProcessor({ exporter, ...batchOptions() }));
   }
-  if (file && role !== 'simulator') {
+  if (file) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new TraceFileExporter(file), ...batchOptions() }));
   }
   spanProcessors.push(...(options.spanProcessors ?? []));
 
   const metricReaders: IMetricReader[] = [...(options.metricReaders ?? [])];
-  if (exporterList('OTEL_METRICS_EXPORTER').includes('otlp')) {
-    const interval = envNumber('OTEL_METRIC_EXPORT_INTERVAL', 60000);
+  if (exports(OTEL_SETTINGS.metricsExporter)) {
+    const interval = otelSetting(OTEL_SETTINGS.metricInterval);
     metricReaders.push(
       new PeriodicExportingMetricReader({
         exporter: guarded(new OTLPMetricExporter(), collectorFor(otlpEndpoint('METRICS'))),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
-        exportTimeoutMillis: Math.min(interval, envNumber('OTEL_METRIC_EXPORT_TIMEOUT', 30000)),
+        exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),
       }),
     );
   }
@@ -190,7 +177,7 @@ function start(role: Role, options: StartOptions): Telemetry {
 
   const sdk = new NodeSDK({
     // OTEL_SERVICE_NAME, when set, wins over the role's default name.
-    ...(process.env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAMES[role] }),
+    ...(otelSetting(OTEL_SETTINGS.serviceName) ? {} : { serviceName: SERVICE_NAMES[role] }),
     resource: resourceFromAttributes({ [ATTR_SERVICE_VERSION]: VERSION }),
     // No processDetector: it records process.command_args, and `memento ask "…"` puts the
     // user's message there, which must stay off telemetry unless content capture is on.
@@ -242,7 +229,7 @@ function start(role: Role, options: StartOptions): Telemetry {
 
 /** How long exit waits for the last exports (MEMENTO_TELEMETRY_SHUTDOWN_MS): a slow collector costs no more. */
 function shutdownDeadlineMs(): number {
-  return envNumber('MEMENTO_TELEMETRY_SHUTDOWN_MS', 2500);
+  return setting(SETTINGS.telemetryShutdownMs);
 }
 
 function collectorNotice(endpoint: string, file: TraceFileSettings | undefined): string {

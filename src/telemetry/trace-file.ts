@@ -16,7 +16,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 
-export { DEFAULT_TRACE_FILE_MAX_BYTES, defaultTraceFilePath, traceFileSettings, type TraceFileSettings } from './trace-file-settings.ts';
+export { traceFileSettings, type TraceFileSettings } from './trace-file-settings.ts';
 import type { TraceFileSettings } from './trace-file-settings.ts';
 
 export class TraceFileExporter implements SpanExporter {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as semconv from '../../src/telemetry/semconv.ts';
-import { ENVIRONMENT } from '../../src/config.ts';
+import { OTEL_SETTINGS } from '../../src/config.ts';
 import {
   collectorConfig,
   componentType,
@@ -159,7 +159,7 @@ describe('otel-collector.yaml: redaction', () => {
   const statements = transformStatements();
   const secretRules = statements.filter((s) => !s.condition);
   const contentRules = statements.filter((s) => s.condition);
-  const captureVariable = ENVIRONMENT.find((e) => e.name.endsWith('_CAPTURE_MESSAGE_CONTENT'))?.name;
+  const captureVariable = OTEL_SETTINGS.captureContent.name;
 
   /** Every attribute name Memento's code records on purpose (semconv.ts). */
   const recorded = Object.entries(semconv)

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cleanEnv } from '../../scripts/lib/child-env.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MEMENTO_BIN = join(ROOT, 'bin', 'memento');
@@ -14,25 +15,11 @@ export const MEMENTO_BIN = join(ROOT, 'bin', 'memento');
 export const TEST_DATA_HOME = join(tmpdir(), `memento-test-data-${process.pid}`);
 
 /**
- * A clean environment for a child `memento`: no Azure or MCP settings leak in from the
- * developer's shell, telemetry off unless a test turns it on, traces to a temp file.
+ * A clean environment for a child `memento` (shared with the benchmarks), whose default store
+ * (the user's data directory) is a temp one: tests never touch ~/.local/share.
  */
 export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TERM', 'NODE_COMPILE_CACHE']) {
-    if (process.env[key] !== undefined) env[key] = process.env[key];
-  }
-  Object.assign(env, {
-    // The user's data directory (the default store) is a temp one: tests never touch ~.
-    XDG_DATA_HOME: TEST_DATA_HOME,
-    OTEL_SDK_DISABLED: 'true',
-    MEMENTO_LOG_LEVEL: 'warn',
-    MEMENTO_TRACE_FILE: 'off',
-    NO_COLOR: '1',
-    ...extra,
-  });
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  return env;
+  return cleanEnv({ XDG_DATA_HOME: TEST_DATA_HOME, ...extra });
 }
 
 export interface RunResult {
@@ -83,6 +70,7 @@ export interface Running {
   /** The URL from the process's "listening on URL" line. */
   url: string;
   stderr(): string;
+  stdout(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -121,6 +109,7 @@ export async function startMemento(args: string[], options: RunOptions = {}): Pr
     child,
     url,
     stderr: () => err,
+    stdout: () => out,
     stop: (signal = 'SIGTERM') =>
       new Promise((resolvePromise) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolvePromise(child.exitCode);

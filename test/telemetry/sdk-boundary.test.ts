@@ -13,8 +13,14 @@ import { ROOT } from '../helpers/memento.ts';
 const SRC = join(ROOT, 'src');
 /** Packages that are the SDK (or load it); `@opentelemetry/api` and semantic-conventions are not. */
 const SDK = /^@opentelemetry\/(sdk-|exporter-|instrumentation|resources|core|otlp-)/;
-/** The files allowed to load the SDK: the set-up and the exporters it builds. */
-const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts']);
+/**
+ * The files allowed to load SDK packages: the set-up and the exporters it builds, and
+ * otel-env.ts, which reads the OTEL_* variables through @opentelemetry/core's own env helpers
+ * (so they mean what they mean to the SDK); the span code that uses it runs only in the
+ * commands that started the SDK anyway, and the entry-point test below keeps it out of
+ * `--help` and `traces`.
+ */
+const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts', 'telemetry/otel-env.ts']);
 
 interface Imports {
   /** Static value imports (not `import type`, not `await import()`). */
