@@ -185,8 +185,8 @@ describe('turn shapes', () => {
     const b = await ask('search for traces');
     await traceOf(a.traceId, [...CONNECT, 'tools/call store_memory']);
     await traceOf(b.traceId, [...CONNECT, 'tools/call search_memories']);
-    // Late exports (session close, shutdown) have had their chance by now.
-    await new Promise((r) => setTimeout(r, 300));
+    // Late exports (session close, shutdown) would be here already: each `ask` has exited, and
+    // it exits only after its exporter's last request was answered.
     expect(receiver.traceIds(CLIENT).sort()).toEqual([a.traceId, b.traceId].sort());
   });
 
