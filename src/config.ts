@@ -151,10 +151,16 @@ export const SETTINGS = {
   mcpToken: def({ name: 'MEMENTO_MCP_TOKEN', parse: text, default: undefined, help: 'bearer token (client sends it; server requires it)' }),
   user: def({ name: 'MEMENTO_USER', parse: text, default: systemUser, shown: '$USER or default', help: 'current user' }),
   dataDir: def({ name: 'MEMENTO_DATA_DIR', parse: (raw) => resolve(raw), default: defaultDataDir, shown: '$XDG_DATA_HOME/memento or ~/.local/share/memento', help: 'server storage root' }),
+  storeUrl: def({ name: 'MEMENTO_STORE_URL', parse: text, default: undefined, shown: 'unset → data directory', help: 'server storage in PostgreSQL (postgres://…), shared by replicas' }),
   jaegerUrl: def({ name: 'MEMENTO_JAEGER_URL', parse: (raw, name) => url(raw, name).replace(/\/+$/, ''), default: 'http://localhost:16686', help: 'Jaeger UI for deep links and `traces --jaeger`' }),
   traceFile: def({ name: 'MEMENTO_TRACE_FILE', parse: pathOrOff, default: (env) => join(stateDir(env), 'traces.jsonl'), shown: '~/.local/state/memento/traces.jsonl', help: 'local trace file (`off` disables)' }),
   traceFileMaxBytes: def({ name: 'MEMENTO_TRACE_FILE_MAX_BYTES', parse: integer(4096), default: 8 * 1024 * 1024, help: 'size at which the trace file rotates to <file>.1' }),
-  modelTimeoutMs: def({ name: 'MEMENTO_MODEL_TIMEOUT_MS', parse: integer(1), default: 60_000, help: 'per model call attempt' }),
+  modelTimeoutMs: def({ name: 'MEMENTO_MODEL_TIMEOUT_MS', parse: integer(1), default: 60_000, help: "per model call attempt, from the request to the answer's last byte" }),
+  modelIdleTimeoutMs: def({ name: 'MEMENTO_MODEL_IDLE_TIMEOUT_MS', parse: integer(1), default: 30_000, help: 'longest silence between chunks of a model answer' }),
+  modelMaxAnswerBytes: def({ name: 'MEMENTO_MODEL_MAX_ANSWER_BYTES', parse: integer(1024), default: 32 * 1024 * 1024, help: 'largest model answer (text and tool-call arguments together)' }),
+  maxToolCalls: def({ name: 'MEMENTO_MAX_TOOL_CALLS', parse: integer(1), default: 16, help: 'tool calls run per model message; the rest go back to the model as tool errors' }),
+  maxToolArgumentBytes: def({ name: 'MEMENTO_MAX_TOOL_ARGUMENT_BYTES', parse: integer(2), default: 8 * 1024 * 1024, help: "largest arguments of one tool call (under the server's request limit)" }),
+  maxToolArgumentDepth: def({ name: 'MEMENTO_MAX_TOOL_ARGUMENT_DEPTH', parse: integer(1), default: 64, help: "deepest nesting of one tool call's arguments" }),
   modelMaxRetries: def({ name: 'MEMENTO_MODEL_MAX_RETRIES', parse: integer(0), default: 3, help: 'retries of a model call on 429, 5xx and timeouts (with backoff)' }),
   mcpTimeoutMs: def({ name: 'MEMENTO_MCP_TIMEOUT_MS', parse: integer(1), default: 30_000, help: 'per MCP request' }),
   stream: def({ name: 'MEMENTO_STREAM', parse: boolean, default: true, shown: 'on', help: '`off` asks the model for whole answers instead of a token stream' }),
@@ -199,6 +205,7 @@ export const FLAG_DEFAULTS = {
   host: '127.0.0.1',
   servePort: 8000,
   sessionTimeoutS: 1800,
+  maxSessions: 1000,
   maxContentBytes: 4 * 1024 * 1024,
   simulatorPort: 8011,
   tracesLimit: 20,
@@ -236,6 +243,20 @@ export function environment(): { name: string; help: string; shown: string }[] {
 }
 
 // --- what the client and server read ---------------------------------------------------------
+
+/**
+ * What one model answer may cost the client (a hostile endpoint), from the table above. The
+ * argument bound sits under the server's own request limit (2 × its 4 MiB content limit +
+ * 1 MiB), so what the client sends fits; the answer bound is above it, so an oversized
+ * argument is refused as a tool error the model reads rather than ending the turn.
+ */
+export const DEFAULT_BOUNDS = {
+  modelIdleTimeoutMs: setting(SETTINGS.modelIdleTimeoutMs, {}),
+  maxAnswerBytes: setting(SETTINGS.modelMaxAnswerBytes, {}),
+  maxToolCalls: setting(SETTINGS.maxToolCalls, {}),
+  maxArgumentBytes: setting(SETTINGS.maxToolArgumentBytes, {}),
+  maxArgumentDepth: setting(SETTINGS.maxToolArgumentDepth, {}),
+} as const;
 
 export type Provider = 'azure' | 'openai' | 'simulator';
 
@@ -282,6 +303,11 @@ export function defaultUser(env: Env = process.env): string {
 
 export function dataDir(env: Env = process.env): string {
   return setting(SETTINGS.dataDir, env);
+}
+
+/** MEMENTO_STORE_URL: the PostgreSQL store, or undefined for the data directory. */
+export function storeUrl(env: Env = process.env): string | undefined {
+  return setting(SETTINGS.storeUrl, env);
 }
 
 export function jaegerUrl(env: Env = process.env): string {

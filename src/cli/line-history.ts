@@ -2,7 +2,7 @@
  * The REPL's line history (arrow-up), kept in MEMENTO_HISTORY_FILE between sessions. A
  * convenience: a read-only home or a missing file never breaks the chat.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SETTINGS, setting } from '../config.ts';
 
@@ -21,11 +21,18 @@ export function loadLineHistory(): string[] {
   }
 }
 
+let historyChecked = false;
+
 export function saveLine(line: string): void {
   try {
     const file = historyFile();
-    mkdirSync(dirname(file), { recursive: true });
+    // Private whatever the umask: what a person typed may be what they asked to remember.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     appendFileSync(file, `${line.replace(/\n/g, ' ')}\n`, { mode: 0o600 });
+    if (!historyChecked) {
+      historyChecked = true;
+      chmodSync(file, 0o600);
+    }
   } catch {
     // History is a convenience; a read-only home must not break the chat.
   }

@@ -12,6 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CliError, EXIT } from './errors.ts';
 import { backedBy, ConfigError, environment, FLAG_DEFAULTS as D, SETTINGS as S } from '../config.ts';
 import { log, redact } from '../log.ts';
+import { forTerminal } from '../terminal.ts';
 import type { Role } from '../telemetry/handle.ts';
 import { VERSION } from '../version.ts';
 import type { ChatOptions } from './commands/chat.ts';
@@ -127,7 +128,9 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
     .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', D.host)
     .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.servePort)
     .option('-d, --data-dir <dir>', `storage root ${backedBy(S.dataDir)}`)
+    .option('--store <url>', `keep memories in PostgreSQL (postgres://…) instead of the data directory, for replicas ${backedBy(S.storeUrl)}`)
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
+    .option('--stateless', 'no MCP sessions on /mcp, so replicas behind a round-robin balancer can each answer any request (legacy /sse off)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(
       '--allowed-hosts <names>',
@@ -143,7 +146,7 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
       '--max-sessions <count>',
       'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
       integer('--max-sessions', 1, 1_000_000),
-      1000,
+      D.maxSessions,
     )
     .option(
       '--max-content-size <bytes>',
@@ -243,12 +246,12 @@ export async function runCommandLine(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CliError) {
       if (line.json) printJsonError(err.exitCode === EXIT.usage ? 'usage' : 'failed', err.message);
-      else if (err.message) process.stderr.write(`memento: ${redact(err.message)}\n`);
+      else if (err.message) process.stderr.write(`memento: ${forTerminal(redact(err.message))}\n`);
       return err.exitCode;
     }
     if (err instanceof ConfigError) {
       if (line.json) printJsonError('usage', err.message);
-      else process.stderr.write(`memento: ${redact(err.message)}\n`);
+      else process.stderr.write(`memento: ${forTerminal(redact(err.message))}\n`);
       return EXIT.usage;
     }
     log.error('unexpected failure', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });

@@ -5,7 +5,7 @@
 import pc from 'picocolors';
 import type { Session } from '../client/session.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
-import { traceLocation } from './render.ts';
+import { forPerson, traceLocation } from './render.ts';
 import { showWaterfall } from './waterfall.ts';
 
 /** What a slash command may read and change. */
@@ -27,7 +27,8 @@ export interface SlashCommand {
   run(state: ChatState, arg: string): void | Promise<void>;
 }
 
-export const INVALID_USER = (name: string) => `"${name}" is not a valid user name (letters, digits, . _ -; up to 64).`;
+/** The one message for a bad user name, from `/user`, `chat --user` and `ask --user` alike. */
+export const INVALID_USER = (name: string) => `"${forPerson(name)}" is not a valid user name (letters, digits, . _ -; up to 64).`;
 
 export const SLASH_COMMANDS: readonly SlashCommand[] = [
   {
@@ -57,7 +58,7 @@ export const SLASH_COMMANDS: readonly SlashCommand[] = [
     run(state) {
       const exchanges = state.session.agent.history.of(state.user).exchanges;
       if (exchanges.length === 0) state.write(`no conversation yet for ${state.user}\n`);
-      for (const e of exchanges) state.write(`${pc.bold('you')}: ${e.user}\n${pc.bold('memento')}: ${e.assistant}\n`);
+      for (const e of exchanges) state.write(`${pc.bold('you')}: ${forPerson(e.user)}\n${pc.bold('memento')}: ${forPerson(e.assistant)}\n`);
     },
   },
   {

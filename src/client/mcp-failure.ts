@@ -27,10 +27,13 @@ export type McpFailure =
 /** An HTTP error answer to a legacy-SSE POST (the SDK reports those as a plain Error). */
 export class HttpStatusError extends Error {
   readonly status: number;
+  /** The status again, where StreamableHTTPError keeps it: spans record it as `error.type`. */
+  readonly code: number;
   constructor(status: number, method: string) {
     super(`HTTP ${status} from ${method}`);
     this.name = 'HttpStatusError';
     this.status = status;
+    this.code = status;
   }
 }
 

@@ -19,14 +19,14 @@ import { SseError, SSEClientTransport } from '@modelcontextprotocol/sdk/client/s
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ChatCompletionTool } from 'openai/resources/chat/completions';
 import { log, writeLogLine } from '../log.ts';
 import { USER_ARGUMENT, USER_META_KEY } from '../protocol.ts';
 import { instrumentClientTransport, type McpTransportKind } from '../telemetry/mcp.ts';
 import { VERSION } from '../version.ts';
 import { mcpError } from './errors.ts';
-import { connectionGone, HttpStatusError, mcpFailure, neverArrived } from './mcp-failure.ts';
+import { connectionGone, HttpStatusError, mcpFailure, neverArrived, type McpFailure } from './mcp-failure.ts';
 import type { Exchange, FetchLike } from './http.ts';
 import { observeStdio } from './traffic.ts';
 
@@ -92,6 +92,10 @@ export class McpConnection {
       return (await live.client.callTool(params, undefined, options)) as CallToolResult;
     } catch (err) {
       const failure = mcpFailure(err, live.client.transport !== undefined, signal);
+      // The server read the request and refused it (invalid params, too large): the model
+      // made a bad call, which it hears about as a tool error, in the server's own words.
+      const refusal = refusedByServer(err, failure);
+      if (refusal) return refusal;
       if (!neverArrived(failure)) {
         if (connectionGone(failure)) this.drop(live);
         throw mcpError(err, this.options.url, failure);
@@ -253,3 +257,13 @@ export function toModelTool(tool: Tool): ChatCompletionTool {
   };
 }
 
+/** A request the server answered with a refusal: the JSON-RPC error, or a 413 for its size. */
+function refusedByServer(err: unknown, failure: McpFailure): CallToolResult | undefined {
+  let text: string | undefined;
+  if (failure.kind === 'other' && err instanceof McpError) {
+    text = err.message;
+  } else if (failure.kind === 'status' && failure.status === 413) {
+    text = `the MCP server refused a request this large (413): ${String((err as Error).message).replace(/^Streamable HTTP error: /, '').slice(0, 300)}`;
+  }
+  return text === undefined ? undefined : { isError: true, content: [{ type: 'text', text }] };
+}

@@ -6,8 +6,8 @@
  * the first turn, so that connecting is part of a trace.
  */
 import { ConfigError, mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
-import { registerSecret } from '../log.ts';
-import { Agent } from './agent.ts';
+import { registerSecret, registerUrlSecrets } from '../log.ts';
+import { Agent, type ToolBounds } from './agent.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
 import { Model } from './model.ts';
@@ -40,10 +40,20 @@ export class Session {
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
+    // Credentials written into the URLs themselves (user:password@, ?api-key=…) are secrets too.
+    registerUrlSecrets(settings.endpoint);
+    registerUrlSecrets(mcp.url);
     const timeoutMs = setting(SETTINGS.modelTimeoutMs, env);
     const maxRetries = setting(SETTINGS.modelMaxRetries, env);
     const mcpTimeoutMs = setting(SETTINGS.mcpTimeoutMs, env);
     const stream = setting(SETTINGS.stream, env);
+    const idleTimeoutMs = setting(SETTINGS.modelIdleTimeoutMs, env);
+    const maxAnswerBytes = setting(SETTINGS.modelMaxAnswerBytes, env);
+    const bounds: ToolBounds = {
+      maxToolCalls: setting(SETTINGS.maxToolCalls, env),
+      maxArgumentBytes: setting(SETTINGS.maxToolArgumentBytes, env),
+      maxArgumentDepth: setting(SETTINGS.maxToolArgumentDepth, env),
+    };
 
     const simulator = settings.provider === 'simulator' ? await startBuiltInSimulator(env) : undefined;
     if (simulator) settings = { ...settings, endpoint: simulator.url, apiKey: 'simulator' };
@@ -51,6 +61,8 @@ export class Session {
     const model = await Model.connect(settings, {
       fetch: agentFetch(http, 'AZURE_OPENAI', options.onExchange),
       timeoutMs,
+      idleTimeoutMs,
+      maxAnswerBytes,
       maxRetries,
       stream,
     });
@@ -61,7 +73,7 @@ export class Session {
       requestTimeoutMs: mcpTimeoutMs,
       onExchange: options.onExchange,
     });
-    const agent = new Agent({ model, mcp: connection, maxRetries });
+    const agent = new Agent({ model, mcp: connection, maxRetries, bounds });
     const stop = async () => {
       await http.close().catch(() => {});
       await simulator?.close();

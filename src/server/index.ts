@@ -8,9 +8,9 @@ import { FLAG_DEFAULTS, SETTINGS, setting } from '../config.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
 import { createHttpServer, McpHttpApp } from './http/app.ts';
 import { connectStdio, type StdioEnd } from './stdio.ts';
-import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
+import { openStorage } from './storage/index.ts';
 
-export { MemoryStore } from './store.ts';
+export { EmbeddedStorage, openStorage, type Storage } from './storage/index.ts';
 export { createMcpServer } from './tools.ts';
 
 export const DEFAULT_HOST = FLAG_DEFAULTS.host;
@@ -20,7 +20,7 @@ export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = FLAG_DEFAULTS.sessionTimeoutS * 1
  * Live MCP sessions at once: a session costs ~20 KB of heap (~90 KB of RSS), so the cap keeps a
  * flood of sessions under ~100 MB, far beyond what one person's or a team's clients open.
  */
-export const DEFAULT_MAX_SESSIONS = 1000;
+export const DEFAULT_MAX_SESSIONS = FLAG_DEFAULTS.maxSessions;
 /** Past the cap, a session idle this long gives its place to a new one. */
 export const DEFAULT_EVICT_IDLE_AFTER_MS = 60_000;
 /** Host names every server answers to, whatever it is bound to. */
@@ -29,8 +29,10 @@ export const LOCAL_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 const DRAIN_MS = 3000;
 
 export interface ServerOptions {
-  /** Storage root: one directory per user below it. */
+  /** Storage root: one directory per user below it (the embedded backend). */
   dataDir: string;
+  /** `postgres://…`: keep memories in PostgreSQL instead (replicated servers). */
+  storeUrl?: string | undefined;
   /** Largest memory content accepted, in UTF-8 bytes (default 4 MiB). */
   maxContentBytes?: number | undefined;
   /** The user when a request names none (default: MEMENTO_USER, else "default"). */
@@ -56,6 +58,8 @@ export interface HttpServerOptions extends ServerOptions {
   evictIdleAfterMs?: number | undefined;
   /** Longest a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number | undefined;
+  /** No MCP sessions: any replica can answer any request (use with a shared `storeUrl`). */
+  stateless?: boolean | undefined;
 }
 
 export interface RunningHttpServer {
@@ -101,9 +105,8 @@ function urlHost(host: string): string {
 
 /** Starts the HTTP server (Streamable HTTP /mcp, legacy SSE /sse + /messages, /health). */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
-  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
-  await store.init();
+  const store = await openStorage(options);
+  const maxContentBytes = store.maxContentBytes;
   const host = options.host ?? DEFAULT_HOST;
   const tokens =
     options.tokens === undefined ? undefined
@@ -121,6 +124,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     evictIdleAfterMs: options.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS,
     maxBodyBytes: bodyLimit(maxContentBytes),
     bodyTimeoutMs: options.bodyTimeoutMs,
+    stateless: options.stateless,
   });
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -131,6 +135,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   }).catch(async (err: unknown) => {
     await app.close();
+    await store.close();
     throw err;
   });
   const port = (server.address() as AddressInfo).port;
@@ -155,9 +160,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
 /** Serves MCP on stdin/stdout (or the given streams) until the input ends or close() is called. */
 export async function serveStdio(options: StdioServerOptions): Promise<RunningStdioServer> {
-  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
-  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
-  await store.init();
+  const store = await openStorage(options);
+  const maxContentBytes = store.maxContentBytes;
   const session = await connectStdio({
     store,
     defaultUser: options.defaultUser ?? serverDefaultUser(),

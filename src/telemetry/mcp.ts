@@ -345,18 +345,23 @@ interface Outcome {
   attributes?: Attributes;
 }
 
+/**
+ * Without the content opt-in a failure's status carries a fixed description: the server's
+ * own words (a refused file name, a date, an id) quote the arguments they refuse. The model
+ * still reads those words in the tool result; `error.type` says which kind of failure it was.
+ */
 function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
   if (msg.error) {
     const code = String(msg.error.code);
-    return { errorType: code, message: msg.error.message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
+    const message = capture ? String(msg.error.message ?? '').slice(0, 200) : `JSON-RPC error ${code}`;
+    return { errorType: code, message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
   }
   const attributes: Attributes = {};
   if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = jsonSize(msg.result);
   if (capture) attributes[ATTR_GEN_AI_TOOL_CALL_RESULT] = JSON.stringify(msg.result ?? null);
   if (msg.result?.isError === true) {
-    // The server's own refusal or failure text, cut short: it says why, in the server's
-    // words, and never echoes content back.
-    return { errorType: ERROR_TYPE_VALUE_TOOL_ERROR, message: firstText(msg.result).slice(0, 200), attributes };
+    const message = capture ? firstText(msg.result).slice(0, 200) : 'the tool reported an error';
+    return { errorType: ERROR_TYPE_VALUE_TOOL_ERROR, message, attributes };
   }
   return { attributes };
 }

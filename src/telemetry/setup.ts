@@ -12,7 +12,8 @@
  */
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { createNoopMeter, diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { createNoopMeter, diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { inspect } from 'node:util';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -36,7 +37,8 @@ import {
 } from './semconv.ts';
 import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
-import { log } from '../log.ts';
+import { log, redact } from '../log.ts';
+import { RedactingSpanProcessor } from './redact.ts';
 import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
 import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
@@ -97,7 +99,12 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
 function start(role: Role, options: StartOptions): Telemetry {
   // The SDK's own diagnostics (export failures and the like) go to stderr, quietly by
   // default: a collector that is down must not fill the chat with warnings.
-  if (otelSetting(OTEL_SETTINGS.logLevel) === undefined) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
+  // Through `redact`: an export error may quote the collector's URL with its credentials.
+  const diagnostics = () => {
+    const level = otelSetting(OTEL_SETTINGS.logLevel);
+    diag.setLogger(redactingDiagLogger(), level === undefined ? DiagLogLevel.ERROR : diagLevel(String(level)));
+  };
+  diagnostics();
 
   const file = traceFileSettings();
   // One line, once, when nothing listens at the OTLP endpoint. The client hands it to the
@@ -125,7 +132,8 @@ function start(role: Role, options: StartOptions): Telemetry {
   });
 
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
-  const spanProcessors: SpanProcessor[] = [];
+  // First, so that every processor after it (and every exporter) sees scrubbed spans.
+  const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
   if (recorder) spanProcessors.push(recorder);
   if (exports(OTEL_SETTINGS.tracesExporter)) {
     const exporter = guarded(new OTLPTraceExporter(), collectorFor(otlpEndpoint('TRACES')));
@@ -187,6 +195,8 @@ function start(role: Role, options: StartOptions): Telemetry {
     instrumentations,
   });
   sdk.start();
+  // NodeSDK installs a console logger of its own when OTEL_LOG_LEVEL is set: ours again.
+  diagnostics();
   // The HTTP instrumentations' own request-duration histograms would repeat, per request,
   // what the GenAI and MCP duration metrics and the collector's span metrics already say,
   // at a cost on every request; their spans are what Memento wants from them.
@@ -225,6 +235,24 @@ function start(role: Role, options: StartOptions): Telemetry {
       return stopped;
     },
   };
+}
+
+function diagLevel(raw: string): DiagLogLevel {
+  const level = (DiagLogLevel as unknown as Record<string, DiagLogLevel>)[raw.trim().toUpperCase()];
+  return typeof level === 'number' ? level : DiagLogLevel.INFO;
+}
+
+/** The SDK's own diagnostics, one redacted line each on stderr. */
+function redactingDiagLogger(): DiagLogger {
+  const write = (level: string) => (message: string, ...args: unknown[]) => {
+    try {
+      const rest = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity }))).join(' ');
+      process.stderr.write(`${redact(`${level} otel: ${message}${rest ? ` ${rest}` : ''}`).replace(/\n/g, ' ')}\n`);
+    } catch {
+      // Diagnostics must never take the process down.
+    }
+  };
+  return { error: write('ERROR'), warn: write('WARN'), info: write('INFO'), debug: write('DEBUG'), verbose: write('VERBOSE') };
 }
 
 /** How long exit waits for the last exports (MEMENTO_TELEMETRY_SHUTDOWN_MS): a slow collector costs no more. */

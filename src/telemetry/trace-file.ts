@@ -9,7 +9,7 @@
  * single write to a file opened with O_APPEND, so lines from the two processes never
  * interleave.
  */
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
@@ -24,6 +24,7 @@ export class TraceFileExporter implements SpanExporter {
   private ready: Promise<unknown> | undefined;
   private pending: Promise<void> = Promise.resolve();
   private shut = false;
+  private tightened = false;
 
   constructor(settings: TraceFileSettings) {
     this.settings = settings;
@@ -52,13 +53,21 @@ export class TraceFileExporter implements SpanExporter {
   }
 
   private async append(line: Buffer): Promise<void> {
-    this.ready ??= mkdir(dirname(this.settings.path), { recursive: true });
+    // Private whatever the umask (0700 directory, 0600 file): spans name users and, with the
+    // content opt-in, carry prompts and memories. A file made before this rule is tightened
+    // on its first append, and the file a rotation starts is made 0600 too.
+    this.ready ??= mkdir(dirname(this.settings.path), { recursive: true, mode: 0o700 });
     await this.ready;
-    await appendFile(this.settings.path, line);
+    await appendFile(this.settings.path, line, { mode: 0o600 });
+    if (!this.tightened) {
+      this.tightened = true;
+      await chmod(this.settings.path, 0o600).catch(() => {});
+    }
     const { size } = await stat(this.settings.path);
     if (size > this.settings.maxBytes) {
       // Another process may have rotated it first; then there is nothing left to do.
       await rename(this.settings.path, `${this.settings.path}.1`).catch(() => {});
+      this.tightened = false;
     }
   }
 

@@ -39,6 +39,7 @@ describe('memento --help', () => {
     expect(serve).toContain(`(default: ${FLAG_DEFAULTS.servePort})`);
     expect(serve).toContain(`(default: "${FLAG_DEFAULTS.host}")`);
     expect(serve).toContain(`(default: ${FLAG_DEFAULTS.sessionTimeoutS})`);
+    expect(serve).toContain(`(default: ${FLAG_DEFAULTS.maxSessions})`);
     expect(serve).toContain(`(default: ${FLAG_DEFAULTS.maxContentBytes})`);
     expect(serve).toContain(`storage root ${backedBy(SETTINGS.dataDir)}`);
 

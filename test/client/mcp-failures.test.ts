@@ -5,14 +5,17 @@
  * a TCP proxy that holds or resets the connection at an exact point. Whatever happens, a
  * store is never made twice.
  */
+import { createServer } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TurnCancelled, TurnError } from '../../src/client/errors.ts';
 import { agentFetch, createAgent } from '../../src/client/http.ts';
 import { McpConnection } from '../../src/client/mcp.ts';
 import { mcpFailure } from '../../src/client/mcp-failure.ts';
-import { startHttpServer, type RunningHttpServer } from '../../src/server/index.ts';
+import { EmbeddedStorage, startHttpServer, type RunningHttpServer } from '../../src/server/index.ts';
+import { createMcpServer } from '../../src/server/tools.ts';
 import { freePort, tempDir } from '../helpers/memento.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
@@ -184,5 +187,49 @@ describe('a failed MCP request, by what it says about itself', () => {
     );
     expect(err).toBeInstanceOf(Error);
     expect(mcpFailure(err, client.transport !== undefined)).toEqual({ kind: 'not-connected' });
+  });
+});
+
+describe('over legacy SSE', () => {
+  it('HTTP 404 for a POST (HttpStatusError.status): the session is gone, so it is sent once more on a new one', async () => {
+    const store = new EmbeddedStorage({ dataDir: data.path });
+    await store.init();
+    // The SDK's own legacy SSE server in front of Memento's tools, whose sessions the test can forget.
+    const sessions = new Map<string, SSEServerTransport>();
+    const posts: number[] = [];
+    const http = createServer(async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/sse' && req.method === 'GET') {
+        const transport = new SSEServerTransport('/messages', res);
+        sessions.set(transport.sessionId, transport);
+        await createMcpServer({ store, defaultUser: USER }).connect(transport);
+        return;
+      }
+      const transport = sessions.get(url.searchParams.get('sessionId') ?? '');
+      if (!transport) {
+        posts.push(404);
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('Session not found');
+        return;
+      }
+      posts.push(202);
+      await transport.handlePostMessage(req, res);
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const mcp = connection(`http://127.0.0.1:${(http.address() as { port: number }).port}/sse`);
+      await mcp.modelTools();
+      sessions.clear(); // the server forgot the session; its event stream is still open
+      const result = await mcp.call('store_memory', { content: 'stored on the second session' }, USER);
+      expect(result.isError).toBeFalsy();
+      expect(posts.filter((s) => s === 404)).toHaveLength(1);
+      const listed = await mcp.call('retrieve_memories', {}, USER);
+      expect((listed.structuredContent as { memories: { preview: string }[] }).memories.map((m) => m.preview)).toEqual([
+        'stored on the second session',
+      ]);
+    } finally {
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+      await store.close();
+    }
   });
 });

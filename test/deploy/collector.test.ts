@@ -277,9 +277,11 @@ function transformStatements(): Statement[] {
   const out: Statement[] = [];
   for (const group of t.trace_statements ?? []) {
     for (const statement of group.statements) {
-      const m = /^delete_matching_keys\(attributes, "([^"\\]*)"\)(?: where (.+))?$/.exec(statement.trim());
-      if (!m) throw new Error(`unexpected statement in transform/redact: ${statement}`);
-      out.push({ context: group.context, pattern: goRegExp(m[1] as string), ...(m[2] ? { condition: m[2] } : {}) });
+      // Paths name their context (span.attributes in the span context), as the collector asks.
+      const m = /^delete_matching_keys\((\w+)\.attributes, "([^"\\]*)"\)(?: where (.+))?$/.exec(statement.trim());
+      if (!m || m[1] !== group.context) throw new Error(`unexpected statement in transform/redact (${group.context}): ${statement}`);
+      const [, , pattern, condition] = m;
+      out.push({ context: group.context, pattern: goRegExp(pattern as string), ...(condition ? { condition } : {}) });
     }
   }
   return out;

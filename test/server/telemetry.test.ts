@@ -83,6 +83,16 @@ describe('server telemetry', () => {
       'memento.memory.id': id,
       'memento.memory.content.size': Buffer.byteLength(CONTENT),
     });
+    // The index statement beneath it, by the database conventions: no parameters, no content.
+    const insert = inTrace.find((s) => s.name === 'INSERT memories')!;
+    expect(insert.parentSpanId).toBe(write.spanId);
+    expect(insert.kind).toBe(SPAN_KIND.CLIENT);
+    expect(insert.attributes).toEqual({
+      'db.system.name': 'sqlite',
+      'db.operation.name': 'INSERT',
+      'db.collection.name': 'memories',
+      'db.query.summary': 'INSERT memories',
+    });
     await client.close();
   });
 

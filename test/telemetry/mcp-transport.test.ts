@@ -82,10 +82,29 @@ describe('MCP span decorators', () => {
     for (const kind of [SpanKind.CLIENT, SpanKind.SERVER]) {
       const [span] = byName('tools/call refuse', kind);
       expect(span?.attributes['error.type']).toBe('tool_error');
-      expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: expect.stringContaining('refused: not yours') });
+      // Without the content opt-in the status says what kind of failure, never the server's
+      // words, which may quote the arguments they refuse.
+      expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'the tool reported an error' });
     }
     await client.close();
     await server.close();
+  });
+
+  it('with the content opt-in, the status quotes the server\'s own words', async () => {
+    process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = 'true';
+    try {
+      const { client, server } = await connectedPair();
+      otel.reset();
+      await client.callTool({ name: 'refuse', arguments: {} });
+      for (const kind of [SpanKind.CLIENT, SpanKind.SERVER]) {
+        const [span] = byName('tools/call refuse', kind);
+        expect(span?.status).toEqual({ code: SpanStatusCode.ERROR, message: expect.stringContaining('refused: not yours') });
+      }
+      await client.close();
+      await server.close();
+    } finally {
+      delete process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
+    }
   });
 
   it('record a JSON-RPC error code as error.type and rpc.response.status_code', async () => {

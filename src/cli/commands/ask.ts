@@ -8,7 +8,8 @@ import { USER_ID_PATTERN } from '../../protocol.ts';
 import { telemetry } from '../../telemetry/handle.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { openSession } from '../open-session.ts';
-import { footer } from '../render.ts';
+import { redact } from '../../log.ts';
+import { footer, forPerson } from '../render.ts';
 import { INVALID_USER } from '../slash-commands.ts';
 import { showWaterfall } from '../waterfall.ts';
 
@@ -37,7 +38,7 @@ export async function ask(opts: AskOptions): Promise<number> {
     const waterfall = !opts.json && opts.waterfall && result.traceId;
     if (!opts.json) {
       if (result.cancelled) process.stderr.write('memento: interrupted\n');
-      else if (result.error) process.stderr.write(`memento: ${result.error.message}\n`);
+      else if (result.error) process.stderr.write(`memento: ${forPerson(result.error.message)}\n`);
       process.stdout.write(`${footer(result, session.model.settings.provider)}\n`);
       if (waterfall) await showWaterfall(result.traceId!, { waitForServer: session.ownServer });
     }
@@ -49,8 +50,9 @@ export async function ask(opts: AskOptions): Promise<number> {
 
     if (opts.json) {
       const error = result.cancelled ? { type: 'cancelled', message: 'interrupted' } : result.error;
+      // Exact (JSON escapes control characters itself), but never with a secret in it.
       process.stdout.write(
-        `${JSON.stringify({
+        `${redact(JSON.stringify({
           answer: result.answer,
           traceId: result.traceId ?? null,
           jaegerUrl: result.traceId ? jaegerTraceLink(result.traceId) : null,
@@ -64,7 +66,7 @@ export async function ask(opts: AskOptions): Promise<number> {
           toolRounds: result.toolRounds,
           tools: result.tools,
           ...(error ? { error } : {}),
-        })}\n`,
+        }))}\n`,
       );
     }
     if (result.cancelled) return EXIT.interrupted;

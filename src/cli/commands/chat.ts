@@ -12,7 +12,7 @@ import { telemetry } from '../../telemetry/handle.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { HISTORY_SIZE, loadLineHistory, saveLine } from '../line-history.ts';
 import { openSession } from '../open-session.ts';
-import { footer } from '../render.ts';
+import { footer, forPerson } from '../render.ts';
 import { INVALID_USER, runSlashCommand, type ChatState } from '../slash-commands.ts';
 import { showWaterfall } from '../waterfall.ts';
 
@@ -92,7 +92,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
         const result = await turn(line, { user: state.user, signal: running.signal });
         running = undefined;
         if (result.cancelled) process.stdout.write(`${pc.yellow('cancelled')}\n`);
-        else if (result.error) process.stdout.write(`${pc.red('error')}: ${result.error.message}\n`);
+        else if (result.error) process.stdout.write(`${pc.red('error')}: ${forPerson(result.error.message)}\n`);
         if (result.traceId) state.lastTrace = result.traceId;
         process.stdout.write(`${footer(result, session.model.settings.provider)}\n`);
         if (opts.waterfall && result.traceId) await showWaterfall(result.traceId, { waitForServer: session.ownServer });
