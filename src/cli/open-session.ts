@@ -15,12 +15,15 @@ export interface TerminalSession {
   turn(text: string, options: { user: string; signal: AbortSignal; quiet?: boolean }): Promise<TurnResult>;
 }
 
-export async function openSession(options: { traffic?: boolean }): Promise<TerminalSession> {
+export async function openSession(options: { traffic?: boolean; resume?: boolean }): Promise<TerminalSession> {
   let view: TurnView | undefined;
   const print = (line: string) => (view ? view.around(() => process.stderr.write(line)) : process.stderr.write(line));
   let session: Session;
   try {
-    session = await Session.open({ onExchange: options.traffic ? (e) => print(`${trafficLine(e)}\n`) : undefined });
+    session = await Session.open({
+      resume: options.resume ?? false,
+      onExchange: options.traffic ? (e) => print(`${trafficLine(e)}\n`) : undefined,
+    });
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.message, EXIT.usage);
     throw err;

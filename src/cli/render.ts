@@ -156,9 +156,16 @@ export function footer(result: TurnResult, provider: Provider, width = Math.min(
   if (result.traceId) lines.push(...wrap([`trace ${result.traceId}`, traceLocation(result.traceId) ?? ''].filter(Boolean), '  ', width));
   const p = result.phases;
   const calls = `${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`;
-  const split = [`${seconds(result.durationMs)}: ${MODEL_LABEL[provider]} ${seconds(p.azureMs)}`, `MCP ${seconds(p.mcpMs)}`, `client ${seconds(p.clientMs)}`, calls];
-  lines.push(...wrap(split, ' · ', width));
-  return lines.map((l) => pc.dim(l)).join('\n');
+  const split = [
+    `${seconds(result.durationMs)}: ${MODEL_LABEL[provider]} ${seconds(p.azureMs)}`,
+    `MCP ${seconds(p.mcpMs)}`,
+    `client ${seconds(p.clientMs)}`,
+    ...(result.firstTokenMs !== undefined ? [`first token ${seconds(result.firstTokenMs)}`] : []),
+    calls,
+  ];
+  lines.push(...wrap(split, ' · ', width).map((l) => pc.dim(l)));
+  for (const p of result.selfCheck?.problems ?? []) lines.push(pc.yellow(`⚠ trace: ${p.missing} — ${p.cause}`));
+  return lines.join('\n');
 }
 
 /** One `--traffic` line per completed HTTP exchange, like watching the wire. */

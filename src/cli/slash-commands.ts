@@ -6,6 +6,7 @@ import pc from 'picocolors';
 import type { Session } from '../client/session.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
 import { forPerson, traceLocation } from './render.ts';
+import { showConversation } from './conversation-view.ts';
 import { showWaterfall } from './waterfall.ts';
 
 /** What a slash command may read and change. */
@@ -55,7 +56,9 @@ export const SLASH_COMMANDS: readonly SlashCommand[] = [
   {
     name: '/history',
     help: "this user's conversation so far",
-    run(state) {
+    async run(state) {
+      // Another client sharing this history may have talked since our last turn.
+      await state.session.agent.history.sync(state.user);
       const exchanges = state.session.agent.history.of(state.user).exchanges;
       if (exchanges.length === 0) state.write(`no conversation yet for ${state.user}\n`);
       for (const e of exchanges) state.write(`${pc.bold('you')}: ${forPerson(e.user)}\n${pc.bold('memento')}: ${forPerson(e.assistant)}\n`);
@@ -63,7 +66,7 @@ export const SLASH_COMMANDS: readonly SlashCommand[] = [
   },
   {
     name: '/clear',
-    help: "forget this user's conversation (memories stay stored)",
+    help: "forget this user's conversation, here and where it is kept (memories stay stored)",
     run(state) {
       state.session.agent.history.clear(state.user);
       state.write(`cleared ${state.user}'s conversation (stored memories are kept)\n`);
@@ -71,8 +74,10 @@ export const SLASH_COMMANDS: readonly SlashCommand[] = [
   },
   {
     name: '/trace',
-    help: "draw the last turn's trace as a waterfall",
-    async run(state) {
+    args: '[all]',
+    help: "draw the last turn's trace as a waterfall; `all`: this conversation's turns, each with its split",
+    async run(state, arg) {
+      if (arg === 'all') return showConversation(state.session.agent.history.of(state.user).id);
       if (!state.lastTrace) return state.write('no traced turn yet\n');
       await showWaterfall(state.lastTrace, { waitForServer: state.session.ownServer });
       const where = traceLocation(state.lastTrace);

@@ -8,6 +8,8 @@
 import { ConfigError, mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
 import { registerSecret, registerUrlSecrets } from '../log.ts';
 import { Agent, type ToolBounds } from './agent.ts';
+import { History } from './history.ts';
+import { historyStoreFromEnv } from './history/settings.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
 import { Model } from './model.ts';
@@ -16,6 +18,8 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for every completed HTTP exchange (`--traffic`). */
   onExchange?: (exchange: Exchange) => void;
+  /** Continue each user's stored conversation (chat, `ask --continue`) rather than start a new one. */
+  resume?: boolean;
 }
 
 export class Session {
@@ -73,7 +77,8 @@ export class Session {
       requestTimeoutMs: mcpTimeoutMs,
       onExchange: options.onExchange,
     });
-    const agent = new Agent({ model, mcp: connection, maxRetries, bounds });
+    const history = new History(undefined, undefined, { store: historyStoreFromEnv(env), resume: options.resume ?? false });
+    const agent = new Agent({ model, mcp: connection, maxRetries, bounds, history });
     const stop = async () => {
       await http.close().catch(() => {});
       await simulator?.close();
@@ -86,7 +91,7 @@ export class Session {
   /** Ends the MCP session (and our own server, which then flushes its spans) and the pool; once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.mcp.close().catch(() => {});
+      await Promise.allSettled([this.mcp.close(), this.agent.history.close()]);
       await this.stop().catch(() => {});
     })();
     return this.closing;

@@ -14,6 +14,8 @@ export type Role = 'client' | 'server';
 export interface SpanRecorder {
   /** The finished spans of one trace, in the order they ended. */
   spans(traceId: string): readonly ReadableSpan[];
+  /** The finished spans of every trace still kept, oldest trace first. */
+  all(): readonly ReadableSpan[];
 }
 
 export interface Telemetry {

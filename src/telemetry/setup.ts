@@ -38,7 +38,7 @@ import {
 import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
 import { log, redact } from '../log.ts';
-import { RedactingSpanProcessor } from './redact.ts';
+import { redactingMetricExporter, RedactingSpanProcessor } from './redact.ts';
 import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
 import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
@@ -149,7 +149,7 @@ function start(role: Role, options: StartOptions): Telemetry {
     const interval = otelSetting(OTEL_SETTINGS.metricInterval);
     metricReaders.push(
       new PeriodicExportingMetricReader({
-        exporter: guarded(new OTLPMetricExporter(), collectorFor(otlpEndpoint('METRICS'))),
+        exporter: guarded(redactingMetricExporter(new OTLPMetricExporter()), collectorFor(otlpEndpoint('METRICS'))),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
         exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),

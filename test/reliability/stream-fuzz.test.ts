@@ -243,7 +243,11 @@ describe('random stream shapes against the client', () => {
       if (chat.child.exitCode === null) chat.child.kill('SIGKILL');
     }
     const out = chat.stdout();
-    if (process.env.FUZZ_SHOW) console.log([...new Set(out.split("\n").filter((l) => l.startsWith("error: ")).map((l) => l.replace(/\d+/g, "N")))].join("\n"));
+    // MEMENTO_FUZZ_SHOW=1 lists the distinct error lines met (numbers as N) and the peak RSS.
+    if (process.env.MEMENTO_FUZZ_SHOW) {
+      const distinct = new Set(out.split('\n').filter((l) => l.startsWith('error: ')).map((l) => l.replace(/\d+/g, 'N')));
+      console.log([...distinct, `peak RSS ${peak.toFixed(0)} MiB`].join('\n'));
+    }
     const turns = turnsOf(out);
     expect(turns).toHaveLength(TURNS);
     for (const [i, turn] of turns.entries()) {

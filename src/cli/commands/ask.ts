@@ -19,6 +19,8 @@ export interface AskOptions {
   json?: boolean;
   traffic?: boolean;
   waterfall?: boolean;
+  /** Continue the user's last conversation (its stored history) instead of starting a new one. */
+  continue?: boolean;
 }
 
 export async function ask(opts: AskOptions): Promise<number> {
@@ -26,7 +28,7 @@ export async function ask(opts: AskOptions): Promise<number> {
   if (!text) throw new CliError('ask needs some text, e.g. memento ask "what did I store yesterday?"', EXIT.usage);
   const user = opts.user ?? defaultUser();
   if (!USER_ID_PATTERN.test(user)) throw new CliError(INVALID_USER(user), EXIT.usage);
-  const { session, turn } = await openSession({ traffic: opts.traffic });
+  const { session, turn } = await openSession({ traffic: opts.traffic, resume: opts.continue ?? false });
 
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -44,6 +46,8 @@ export async function ask(opts: AskOptions): Promise<number> {
     }
     // Our own MCP server flushes its spans when its stdin closes, and the client flushes
     // its own: both at once, so a slow collector costs one deadline, not two.
+    // The self-check reads the spans the client holds in memory, which shutdown drops.
+    void result.selfCheck;
     await Promise.all([session.close(), telemetry().shutdown()]);
     const notice = telemetry().takeNotice();
     if (notice) process.stderr.write(`memento: ${notice}\n`);
@@ -57,14 +61,18 @@ export async function ask(opts: AskOptions): Promise<number> {
           traceId: result.traceId ?? null,
           jaegerUrl: result.traceId ? jaegerTraceLink(result.traceId) : null,
           user,
+          conversationId: session.agent.history.of(user).id,
+          turn: session.agent.history.of(user).turns,
           ok: result.ok,
           ...(result.cancelled ? { cancelled: true } : {}),
           durationMs: round(result.durationMs),
           phases: { azureMs: round(result.phases.azureMs), mcpMs: round(result.phases.mcpMs), clientMs: round(result.phases.clientMs) },
+          firstTokenMs: result.firstTokenMs !== undefined ? round(result.firstTokenMs) : null,
           chatCalls: result.chatCalls,
           toolCalls: result.toolCalls,
           toolRounds: result.toolRounds,
           tools: result.tools,
+          selfCheck: result.selfCheck ?? null,
           ...(error ? { error } : {}),
         }))}\n`,
       );

@@ -26,7 +26,8 @@ export async function chat(opts: ChatOptions): Promise<number> {
   const user = opts.user ?? defaultUser();
   if (!USER_ID_PATTERN.test(user)) throw new CliError(INVALID_USER(user), EXIT.usage);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  const { session, turn } = await openSession({ traffic: opts.traffic });
+  // The chat picks up where this user's kept conversation left off.
+  const { session, turn } = await openSession({ traffic: opts.traffic, resume: true });
 
   const rl = createInterface({
     input: process.stdin,
