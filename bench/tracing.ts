@@ -285,6 +285,9 @@ export const PREDICTABLE_V8 = [
   '--max-semi-space-size=16',
   // Math.random (span and trace ids) draws the same numbers in every run.
   '--random-seed=1',
+  // Bytecode of functions not run for a while is flushed at GC and compiled again later:
+  // compilation would then fall into a window by chance.
+  '--no-flush-bytecode',
   '--expose-gc',
 ];
 
@@ -300,8 +303,10 @@ export const PREDICTABLE_V8 = [
 async function runInstructions(options: BenchOptions): Promise<BenchResult> {
   if (!(await valgrindAvailable())) throw new Error('valgrind (Debian package valgrind) is needed for this benchmark');
   // V8 tiers code up by invocation counts, so warm-up is counted in turns, as natively.
-  const warmup = options.quick ? 40 : 120;
-  const turns = options.quick ? 20 : 60;
+  // 40 warm-up turns left 1.2–3.6 M instructions per turn of parsing and compiling in the
+  // window (callgrind_annotate: Scanner, Parser, compiler::); 150 leave the code warm.
+  const warmup = options.quick ? 60 : 150;
+  const turns = options.quick ? 20 : 40;
   const reps = 2;
   const modes: Mode[] = ['off', 'memento', 'peer'];
   const children: Child[] = [];
