@@ -342,7 +342,7 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
         ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
       });
       const out = join(options.workDir, `callgrind-${mode}-${rep}.%p`);
-      const child = await startChild('turn-worker.ts', { args: [mode], env, execArgv: PREDICTABLE_V8, timeoutMs: 600_000, callgrindOut: out, callgrindLate: true });
+      const child = await startChild('turn-worker.ts', { args: [mode, `${mode}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 600_000, callgrindOut: out, callgrindLate: true });
       try {
         await child.call('turns', { n: warmup, flushEach: true });
         await child.call('gc');
@@ -357,11 +357,12 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
     };
 
     const counts = new Map<Mode, { perTurn: number; failures: number }[]>(modes.map((m) => [m, []]));
-    for (let rep = 1; rep <= reps; rep++) {
-      progress(`tracing-instructions: repetition ${rep}/${reps}: ${modes.join(', ')} under callgrind, ${warmup} warm-up + ${turns} counted turns each`);
-      const results = await Promise.all(modes.map((m) => measureOnce(m, rep)));
-      results.forEach((r, i) => counts.get(modes[i]!)!.push(r));
-    }
+    // All at once: a count does not depend on what else runs, and under callgrind one
+    // process takes minutes. Each worker is its own user, so every search finds the same notes.
+    progress(`tracing-instructions: ${reps} × (${modes.join(', ')}) under callgrind, ${warmup} warm-up + ${turns} counted turns each`);
+    const runs = modes.flatMap((m) => Array.from({ length: reps }, (_, i) => ({ mode: m, rep: i + 1 })));
+    const results = await Promise.all(runs.map((r) => measureOnce(r.mode, r.rep)));
+    results.forEach((r, i) => counts.get(runs[i]!.mode)!.push(r));
 
     const mean = (mode: Mode) => counts.get(mode)!.reduce((s, c) => s + c.perTurn, 0) / reps;
     // Repeatability: the largest relative difference between repetitions of one variant.

@@ -68,7 +68,8 @@ const { Session } = await import('../../src/client/session.ts');
 const { cpuMicros, processHandlers, serveParent } = await import('../lib/child.ts');
 
 const session = await Session.open();
-const user = `bench-${mode}`;
+// argv[3]: a user of its own, when several workers of one mode share a server.
+const user = `bench-${process.argv[3] ?? mode}`;
 let turnNumber = 0;
 
 /*
