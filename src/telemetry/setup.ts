@@ -16,7 +16,6 @@ import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import {
@@ -32,6 +31,7 @@ import {
   SERVICE_NAME_SERVER,
   SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
+import { HttpClientSpans } from './http-client.ts';
 import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { VERSION } from '../version.ts';
@@ -176,13 +176,13 @@ function start(role: Role, options: StartOptions): Telemetry {
   }
 
   const instrumentations: Instrumentation[] = [
-    new UndiciInstrumentation({
+    new HttpClientSpans({
       // Every client span belongs to a turn: an HTTP request made outside one (a session
       // DELETE at exit, a background reconnect) must not start a trace of its own.
-      requireParentforSpans: role === 'client',
+      requireParentSpan: role === 'client',
       // Long-lived SSE streams (GET /mcp, GET /sse) would be spans that never end within
       // the turn that opened them; the POSTs that carry each MCP request are traced.
-      ignoreRequestHook: (req) => req.method === 'GET' && acceptsEventStream(req.headers),
+      ignoreRequest: (req) => req.method === 'GET' && acceptsEventStream(req.headers),
     }),
   ];
   if (role === 'server') {
