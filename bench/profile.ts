@@ -1,7 +1,7 @@
 /*
  * Sums up V8 CPU profiles (`BENCH_CPU_PROF=<dir> npm run bench -- …` writes one per benchmark
  * process): self time per package or Memento source file, and optionally the hottest functions
- * whose location contains a given text. This is how the causes in BENCHMARKS.md were found.
+ * whose location contains a given text. This is how the causes in bench/history/ were found.
  *
  *   node bench/profile.ts <dir or .cpuprofile> [top=30] [function filter]
  */

@@ -2,7 +2,7 @@
  * `npm run bench [-- [--quick] [--fresh-seed] [NAME …]]`: runs the benchmarks of issue 6 (all,
  * or the named ones) one after another, prints progress to stderr and the report to stdout,
  * and writes both the report and the raw figures to bench/results/ (gitignored).
- * BENCHMARKS.md quotes a full run's report.
+ * BENCHMARKS.md quotes the figures; bench/history/ keeps the runs it quotes.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';

@@ -2,7 +2,7 @@
  * The file-system calls behind one store_memory, outside Memento, on the same file system the
  * benchmarks' data lives on (and on tmpfs, when /dev/shm exists): the sequence the store makes
  * today (src/server/store.ts, UserStore.store: two temporary files, two links, two unlinks, all
- * awaited) next to the one proposed in BENCHMARKS.md (content written under its final name with
+ * awaited) next to the one proposed in bench/history/2026-11-21.md §2 (content written under its final name with
  * O_EXCL, the sidecar linked as the commit, its temporary unlinked after answering). Shows how
  * much of a store's latency is the disk's, and what the proposal saves.
  */

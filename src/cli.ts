@@ -6,8 +6,9 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, EXIT } from './cli/errors.ts';
-import { ENVIRONMENT } from './config.ts';
+import { backedBy, ConfigError, environment, FLAG_DEFAULTS as D, SETTINGS as S } from './config.ts';
 import { log, redact } from './log.ts';
+import { forTerminal } from './terminal.ts';
 import { telemetry } from './telemetry/setup.ts';
 import { VERSION } from './version.ts';
 import type { ChatOptions } from './cli/commands/chat.ts';
@@ -34,10 +35,11 @@ function probability(value: string): number {
   return n;
 }
 
+/** `memento --help`'s variable list: the settings table (config.ts), row by row. */
 const environmentHelp = () =>
   '\nEnvironment (flags override):\n' +
-  ENVIRONMENT.map((e) => `  ${e.name.padEnd(52)} ${e.meaning} [${e.default}]`).join('\n') +
-  '\n  and the standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
+  environment().map((e) => `  ${e.name.padEnd(52)} ${e.help}${e.shown ? ` [${e.shown}]` : ''}`).join('\n') +
+  '\n  and the other standard OTEL_* variables (OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES …).\n';
 
 const simulatorHelp = () => `
 It is a simulator, not a language model: it answers by fixed rules that read the tools each
@@ -80,7 +82,7 @@ function buildProgram(): Command {
     .addHelpText('after', environmentHelp);
 
   const userOption = () =>
-    new Option('-u, --user <name>', 'whose memories to use [MEMENTO_USER, $USER or default]');
+    new Option('-u, --user <name>', `whose memories to use ${backedBy(S.user)}`);
   const trafficOption = () =>
     new Option('--traffic', 'print a line per network exchange (Azure OpenAI, MCP) as it completes');
   const waterfallOption = () => new Option('--waterfall', "draw each turn's trace as a text waterfall");
@@ -108,9 +110,9 @@ function buildProgram(): Command {
   program
     .command('serve')
     .description('run the Memento MCP server (Streamable HTTP /mcp, legacy SSE /sse, /health; or stdio)')
-    .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', '127.0.0.1')
-    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8000)
-    .option('-d, --data-dir <dir>', 'storage root [MEMENTO_DATA_DIR or ./memento-data]')
+    .option('--host <address>', 'address to bind; 0.0.0.0 only when you mean it', D.host)
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.servePort)
+    .option('-d, --data-dir <dir>', `storage root ${backedBy(S.dataDir)}`)
     .option('--stdio', 'speak MCP over stdin/stdout instead of HTTP (for desktop MCP hosts)')
     .option('--tokens <file>', 'JSON file mapping bearer tokens to users; the token then decides the user')
     .option(
@@ -121,13 +123,19 @@ function buildProgram(): Command {
       '--session-timeout <seconds>',
       'close an MCP session after this long with no request in progress',
       integer('--session-timeout', 1, 86_400 * 7),
-      1800,
+      D.sessionTimeoutS,
+    )
+    .option(
+      '--max-sessions <count>',
+      'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
+      integer('--max-sessions', 1, 1_000_000),
+      D.maxSessions,
     )
     .option(
       '--max-content-size <bytes>',
       'largest memory content accepted',
       integer('--max-content-size', 1024, 256 * 1024 * 1024),
-      4 * 1024 * 1024,
+      D.maxContentBytes,
     )
     .action((opts: ServeOptions) => later(async () => (await import('./cli/commands/serve.ts')).serve(opts)));
 
@@ -137,18 +145,18 @@ function buildProgram(): Command {
       'run the offline Azure OpenAI stand-in (a SIMULATOR, not a model): Azure and /v1 chat completions, ' +
         'rule-based tool calls, injected latency and faults',
     )
-    .option('--host <address>', 'address to bind', '127.0.0.1')
-    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), 8011)
-    .option('--latency <ms>', 'added to every answer [MEMENTO_SIMULATOR_LATENCY_MS or 0]', integer('--latency', 0, 3_600_000))
-    .option('--jitter <ms>', 'random extra latency, up to this much [MEMENTO_SIMULATOR_JITTER_MS or 0]', integer('--jitter', 0, 3_600_000))
-    .option('--fail-rate <p>', 'share of requests answered 429 (with retry-after) or 500, at random [MEMENTO_SIMULATOR_FAIL_RATE or 0]', probability)
-    .option('--faults <list>', 'what happens to the first requests, in order: ok, timeout, reset or a status, e.g. 429,500,ok,timeout (429*2 repeats) [MEMENTO_SIMULATOR_FAULTS]')
-    .option('--timeout-ms <ms>', 'how long a "timeout" fault holds a request; unset: until the client gives up [MEMENTO_SIMULATOR_TIMEOUT_MS]', integer('--timeout-ms', 0, 3_600_000))
-    .option('--retry-after-ms <ms>', 'the wait a 429 asks for [MEMENTO_SIMULATOR_RETRY_AFTER_MS or 1000]', integer('--retry-after-ms', 0, 3_600_000))
-    .option('--api-key <key>', 'accept only this key, else answer 401 as Azure does; unset: any key [MEMENTO_SIMULATOR_API_KEY]')
+    .option('--host <address>', 'address to bind', D.host)
+    .option('-p, --port <port>', 'port to listen on', integer('--port', 0, 65535), D.simulatorPort)
+    .option('--latency <ms>', `added to every answer ${backedBy(S.simLatencyMs)}`, integer('--latency', 0, 3_600_000))
+    .option('--jitter <ms>', `random extra latency, up to this much ${backedBy(S.simJitterMs)}`, integer('--jitter', 0, 3_600_000))
+    .option('--fail-rate <p>', `share of requests answered 429 (with retry-after) or 500, at random ${backedBy(S.simFailRate)}`, probability)
+    .option('--faults <list>', `what happens to the first requests, in order: ok, timeout, reset or a status, e.g. 429,500,ok,timeout (429*2 repeats) ${backedBy(S.simFaults)}`)
+    .option('--timeout-ms <ms>', `how long a "timeout" fault holds a request ${backedBy(S.simTimeoutMs)}`, integer('--timeout-ms', 0, 3_600_000))
+    .option('--retry-after-ms <ms>', `the wait a 429 asks for ${backedBy(S.simRetryAfterMs)}`, integer('--retry-after-ms', 0, 3_600_000))
+    .option('--api-key <key>', `accept only this key, else answer 401 as Azure does ${backedBy(S.simApiKey)}`)
     .option(
       '--deployment <name>',
-      'a deployment that exists (repeat or comma-separate); others get 404 DeploymentNotFound; unset: any [MEMENTO_SIMULATOR_DEPLOYMENTS]',
+      `a deployment that exists (repeat or comma-separate); others get 404 DeploymentNotFound ${backedBy(S.simDeployments)}`,
       (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((d) => d.trim()).filter(Boolean)],
     )
     .addHelpText('after', simulatorHelp)
@@ -161,11 +169,11 @@ function buildProgram(): Command {
     .description('per-turn trace views from the local trace file or from Jaeger');
   const traceSource = (cmd: Command) =>
     cmd
-      .option('-f, --file <file>', 'trace file [MEMENTO_TRACE_FILE or ~/.local/state/memento/traces.jsonl]')
+      .option('-f, --file <file>', `trace file ${backedBy(S.traceFile)}`)
       .option('--jaeger <url>', "read from Jaeger's query API instead (e.g. http://localhost:16686)")
       .option('--json', 'print JSON instead of text');
   traceSource(traces.command('list').description('recent turns, newest first'))
-    .option('-n, --limit <n>', 'how many turns', integer('--limit', 1, 100_000), 20)
+    .option('-n, --limit <n>', 'how many turns', integer('--limit', 1, 100_000), D.tracesLimit)
     .action((opts: TracesOptions) =>
       later(async () => (await import('./cli/commands/traces.ts')).traces('list', opts)),
     );
@@ -174,7 +182,7 @@ function buildProgram(): Command {
       later(async () => (await import('./cli/commands/traces.ts')).traces('show', { ...opts, traceId: id })),
     );
   traceSource(traces.command('stats').description('Azure vs MCP latency: p50 / p95 / max per phase and per tool; slow turns'))
-    .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), 2000)
+    .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), D.slowMs)
     .option('-n, --limit <n>', 'only the newest n turns', integer('--limit', 1, 1_000_000))
     .action((opts: TracesOptions) =>
       later(async () => (await import('./cli/commands/traces.ts')).traces('stats', opts)),
@@ -197,8 +205,12 @@ async function main(argv: string[]): Promise<number> {
     return (await pending()) ?? EXIT.ok;
   } catch (err) {
     if (err instanceof CliError) {
-      if (err.message) process.stderr.write(`memento: ${redact(err.message)}\n`);
+      if (err.message) process.stderr.write(`memento: ${forTerminal(redact(err.message))}\n`);
       return err.exitCode;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`memento: ${forTerminal(redact(err.message))}\n`);
+      return EXIT.usage;
     }
     log.error('unexpected failure', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     return EXIT.failed;
@@ -207,4 +219,7 @@ async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv);
 await telemetry().shutdown();
+// process.exit drops what a pipe has not taken yet: wait until stdout and stderr have
+// passed on everything written so far (a long answer, its error line, the footer).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => (s.writableLength ? s.write('', () => resolve()) : resolve()))));
 process.exit(code);

@@ -6,27 +6,68 @@
  */
 import { trace } from '@opentelemetry/api';
 import { format } from 'node:util';
+import { SETTINGS, setting, type LogLevel } from './config.ts';
+import { forTerminal } from './terminal.ts';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type { LogLevel } from './config.ts';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 const secrets = new Set<string>();
 
 /** Registers a value (API key, bearer token) that must never be printed. */
 export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value);
+  if (value && value.length >= 4) {
+    secrets.add(value);
+    // As it appears inside a URL, too.
+    const encoded = encodeURIComponent(value);
+    if (encoded !== value) secrets.add(encoded);
+  }
 }
 
-/** `text` with every registered secret replaced by `[REDACTED]`. */
+/**
+ * Query parameters whose values are credentials: api-key, token, key, sig, password and their
+ * kin; in a URL, or at the start of a bare query string (the url.query attribute).
+ */
+const SECRET_PARAM = /((?:^|[?&;])[\w.~%-]*?(?:key|token|sig|signature|password|passwd|pwd|secret|credential|auth)=)[^&#\s"'<>]*/gi;
+/** The userinfo of a URL: scheme://user:password@host. */
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
+
+/** Registers the credentials a URL carries (user:password@, secret query parameters). */
+export function registerUrlSecrets(url: string | undefined): void {
+  if (!url) return;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return;
+  }
+  registerSecret(decodeURIComponent(u.username));
+  registerSecret(decodeURIComponent(u.password));
+  for (const [name, value] of u.searchParams) {
+    if (new RegExp(SECRET_PARAM.source, 'i').test(`${name}=x`)) registerSecret(value);
+  }
+}
+
+/**
+ * `text` with every registered secret, every URL userinfo and every secret-looking query
+ * parameter value replaced by `[REDACTED]`: what every exit (logs, terminal, spans) passes through.
+ */
 export function redact(text: string): string {
   let out = text;
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
+  if (out.includes('@')) out = out.replace(USERINFO, '$1[REDACTED]@');
+  if (out.includes('=')) out = out.replace(SECRET_PARAM, '$1[REDACTED]');
   return out;
 }
 
 function levelFromEnv(): LogLevel {
-  const raw = (process.env.MEMENTO_LOG_LEVEL ?? 'info').toLowerCase();
-  return raw in ORDER ? (raw as LogLevel) : 'info';
+  try {
+    return setting(SETTINGS.logLevel);
+  } catch (err) {
+    // Read when this module loads: a typo must cost the log level, not the command.
+    process.stderr.write(`memento: ${(err as Error).message} Logging at info.\n`);
+    return 'info';
+  }
 }
 
 let threshold = ORDER[levelFromEnv()];
@@ -44,7 +85,7 @@ export function setLogSink(fn: (line: string) => void): void {
 /** Writes an already formatted line (a child process's log) through the same sink. */
 export function writeLogLine(line: string): void {
   try {
-    sink(redact(line));
+    sink(forTerminal(redact(line)));
   } catch {
     // See emit().
   }
@@ -62,7 +103,7 @@ function emit(level: LogLevel, msg: string, fields?: Record<string, unknown>): v
   const ctx = trace.getActiveSpan()?.spanContext();
   if (ctx && ctx.traceId !== '00000000000000000000000000000000') line += ` trace_id=${ctx.traceId} span_id=${ctx.spanId}`;
   try {
-    sink(redact(line) + '\n');
+    sink(forTerminal(redact(line)) + '\n');
   } catch {
     // stderr closed (the parent went away): logging must never take the process down.
   }

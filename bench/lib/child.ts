@@ -35,11 +35,8 @@ export interface Child<R = unknown> {
   stop(): Promise<void>;
 }
 
-/**
- * A clean environment: nothing from the developer's shell (OTEL_*, AZURE_*, MEMENTO_*) leaks
- * into a measurement, and logs stay quiet. The tests' own recipe for a child `memento`.
- */
-import { baseEnv as cleanEnv } from '../../test/helpers/memento.ts';
+// The same clean environment the tests give a child `memento` (scripts/lib/child-env.ts).
+import { cleanEnv } from '../../scripts/lib/child-env.ts';
 
 export { cleanEnv };
 
@@ -63,7 +60,7 @@ export interface StartOptions {
 /** Forks `bench/procs/<script>` and waits for its ready message. */
 export function startChild<R = unknown>(script: string, options: StartOptions = {}): Promise<Child<R>> {
   // BENCH_CPU_PROF=<dir>: every benchmark process writes a V8 CPU profile there when it exits,
-  // for `node bench/profile.ts <dir>` to sum up (how the causes in BENCHMARKS.md were found).
+  // for `node bench/profile.ts <dir>` to sum up (how the causes in bench/history/ were found).
   const profDir = process.env.BENCH_CPU_PROF;
   const nodeArgs = [...(options.execArgv ?? []), ...(profDir && !options.callgrindOut ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${script.replace(/\.ts$/, '')}-${Date.now()}.cpuprofile`] : [])];
   const proc = fork(join(PROCS, script), options.args ?? [], {

@@ -8,6 +8,8 @@ import yoctoSpinner, { type Spinner } from 'yocto-spinner';
 import { jaegerTraceLink } from '../config.ts';
 import type { TurnResult, TurnStatus } from '../client/agent.ts';
 import type { Exchange } from '../client/http.ts';
+import { redact } from '../log.ts';
+import { forTerminal } from '../terminal.ts';
 
 export function seconds(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
@@ -30,15 +32,52 @@ function statusText(status: TurnStatus): string {
   }
 }
 
+/** Redacted, then made safe for a terminal: what every person-facing line goes through. */
+export function forPerson(text: string): string {
+  return forTerminal(redact(text));
+}
+
+/**
+ * Streamed text for a person, a piece at a time. A secret (or a URL with credentials) may
+ * arrive split across pieces, so the current word is held back until whitespace ends it
+ * (or it grows past `maxWord`), and only whole words are redacted and written.
+ */
+export class PersonStream {
+  private held = '';
+  private readonly write: (text: string) => void;
+  private readonly maxWord: number;
+
+  constructor(write: (text: string) => void, maxWord = 4096) {
+    this.write = write;
+    this.maxWord = maxWord;
+  }
+
+  push(piece: string): void {
+    const text = this.held + piece;
+    let cut = Math.max(text.lastIndexOf(' '), text.lastIndexOf('\n'), text.lastIndexOf('\t')) + 1;
+    if (text.length - cut > this.maxWord) cut = text.length;
+    this.held = text.slice(cut);
+    if (cut > 0) this.write(forPerson(text.slice(0, cut)));
+  }
+
+  /** Writes whatever is held (the end of the answer). */
+  flush(): void {
+    if (this.held) this.write(forPerson(this.held));
+    this.held = '';
+  }
+}
+
 /** Renders one turn as it happens. */
 export class TurnView {
   private spinner: Spinner | undefined;
   private streamed = false;
   private readonly out: NodeJS.WriteStream;
+  private readonly answer: PersonStream;
   private readonly interactive: boolean;
 
   constructor(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
     this.out = out;
+    this.answer = new PersonStream((text) => this.out.write(text));
     this.interactive = Boolean(err.isTTY) && !('CI' in process.env);
     if (this.interactive) {
       this.spinner = yoctoSpinner({ text: 'thinking…', stream: err, handleSignals: false }).start();
@@ -55,7 +94,7 @@ export class TurnView {
       this.spinner = undefined;
       this.streamed = true;
     }
-    this.out.write(delta);
+    this.answer.push(delta);
   };
 
   /** Stops the spinner; ends the streamed answer with a newline. */
@@ -63,9 +102,10 @@ export class TurnView {
     this.spinner?.stop();
     this.spinner = undefined;
     if (this.streamed) {
+      this.answer.flush();
       this.out.write('\n');
     } else if (result.ok && result.answer) {
-      this.out.write(`${result.answer}\n`);
+      this.out.write(`${forPerson(result.answer)}\n`);
     }
   }
 
@@ -99,6 +139,6 @@ export function footer(result: TurnResult): string {
 export function trafficLine(e: Exchange): string {
   const service = e.service === 'AZURE_OPENAI' ? pc.magenta(e.service) : pc.cyan(e.service);
   const failed = e.status === undefined || e.status === 'error' || (typeof e.status === 'number' && e.status >= 400);
-  const status = e.status === undefined ? pc.red(e.error ?? 'failed') : failed ? pc.red(String(e.status)) : pc.green(String(e.status));
-  return `${pc.dim('⇄')} ${service} ${e.method} ${e.target} ${status} ${seconds(e.durationMs)} ${pc.dim(`↑${bytes(e.bytesSent)} ↓${bytes(e.bytesReceived)}`)}`;
+  const status = e.status === undefined ? pc.red(forPerson(e.error ?? 'failed')) : failed ? pc.red(String(e.status)) : pc.green(String(e.status));
+  return `${pc.dim('⇄')} ${service} ${e.method} ${forPerson(e.target)} ${status} ${seconds(e.durationMs)} ${pc.dim(`↑${bytes(e.bytesSent)} ↓${bytes(e.bytesReceived)}`)}`;
 }

@@ -22,6 +22,7 @@ import { History } from './history.ts';
 import type { McpConnection } from './mcp.ts';
 import type { ChatAnswer, Model, ToolCall } from './model.ts';
 import { splitTime, type Interval, type TimeSplit } from './timing.ts';
+import { DEFAULT_BOUNDS } from '../config.ts';
 import { telemetry } from '../telemetry/setup.ts';
 import { spansFromReadableSpans, turnSplit } from '../traces/index.ts';
 
@@ -73,12 +74,23 @@ function systemPrompt(now: Date): string {
   ].join(' ');
 }
 
+/** What the model may ask of the tools in one message (settings in config.ts). */
+export interface ToolBounds {
+  /** Tool calls run per model message (MEMENTO_MAX_TOOL_CALLS); the rest are answered as tool errors. */
+  maxToolCalls: number;
+  /** Largest arguments of one call, in bytes of JSON (MEMENTO_MAX_TOOL_ARGUMENT_BYTES). */
+  maxArgumentBytes: number;
+  /** Deepest nesting of one call's arguments (MEMENTO_MAX_TOOL_ARGUMENT_DEPTH). */
+  maxArgumentDepth: number;
+}
+
 export interface AgentDeps {
   model: Model;
   mcp: McpConnection;
   history?: History;
   /** Retries configured on the model client, for error messages. */
   maxRetries: number;
+  bounds?: ToolBounds;
 }
 
 export class Agent {
@@ -86,12 +98,14 @@ export class Agent {
   private readonly model: Model;
   private readonly mcp: McpConnection;
   private readonly maxRetries: number;
+  private readonly bounds: ToolBounds;
 
   constructor(deps: AgentDeps) {
     this.model = deps.model;
     this.mcp = deps.mcp;
     this.history = deps.history ?? new History();
     this.maxRetries = deps.maxRetries;
+    this.bounds = deps.bounds ?? DEFAULT_BOUNDS;
   }
 
   async runTurn(text: string, options: TurnOptions): Promise<TurnResult> {
@@ -183,12 +197,18 @@ export class Agent {
         tool_calls: answer.toolCalls.map((tc) => ({
           id: tc.id,
           type: 'function' as const,
-          function: { name: tc.name, arguments: tc.arguments },
+          // Arguments refused for their size are not sent back to the model with every
+          // later call of the turn; the tool error says what happened to them.
+          function: { name: tc.name, arguments: tc.arguments.length > this.bounds.maxArgumentBytes ? '{}' : tc.arguments },
         })),
       });
       options.onStatus?.({ kind: 'tools', names: answer.toolCalls.map((t) => t.name) });
       const toolStarted = performance.now();
-      const results = await Promise.all(answer.toolCalls.map((tc) => this.executeTool(tc, known, options, outcomes)));
+      const results = await Promise.all(
+        answer.toolCalls.map((tc, i) =>
+          i < this.bounds.maxToolCalls ? this.executeTool(tc, known, options, outcomes) : this.refuseExtra(tc, outcomes),
+        ),
+      );
       intervals.push({ kind: 'mcp', start: toolStarted, end: performance.now() });
       messages.push(...results);
     }
@@ -227,6 +247,17 @@ export class Agent {
     }
   }
 
+  /** A call past MEMENTO_MAX_TOOL_CALLS in one message: answered, never run. */
+  private async refuseExtra(call: ToolCall, outcomes: ToolOutcome[]): Promise<ChatCompletionToolMessageParam> {
+    outcomes.push({ name: call.name, callId: call.id, ok: false, errorType: 'too_many_tool_calls' });
+    const max = this.bounds.maxToolCalls;
+    return {
+      role: 'tool',
+      tool_call_id: call.id,
+      content: `Error: only the first ${max} tool calls of a message are run (MEMENTO_MAX_TOOL_CALLS=${max}); this one was not. Ask for it again in a later message if it is still needed.`,
+    };
+  }
+
   private async executeTool(
     call: ToolCall,
     known: Set<string>,
@@ -248,6 +279,23 @@ export class Agent {
     if (!known.has(call.name)) {
       return reject('unknown_tool', `there is no tool named "${call.name}". Available tools: ${[...known].join(', ')}.`);
     }
+    // Size and depth before parsing: a deeply nested value parses, but every later step that
+    // walks it (validation, serialization for the MCP request) would overflow the stack.
+    const bytes = Buffer.byteLength(call.arguments);
+    if (bytes > this.bounds.maxArgumentBytes) {
+      return reject(
+        'arguments_too_large',
+        `the arguments for ${call.name} are ${bytes} bytes; tools take at most ${this.bounds.maxArgumentBytes} bytes of arguments ` +
+          `(MEMENTO_MAX_TOOL_ARGUMENT_BYTES). Send less at once, e.g. store it in smaller parts.`,
+      );
+    }
+    const depth = jsonDepth(call.arguments, this.bounds.maxArgumentDepth);
+    if (depth > this.bounds.maxArgumentDepth) {
+      return reject(
+        'arguments_too_deep',
+        `the arguments for ${call.name} are nested more than ${this.bounds.maxArgumentDepth} levels deep (MEMENTO_MAX_TOOL_ARGUMENT_DEPTH). Send a flatter JSON object.`,
+      );
+    }
     let args: unknown;
     try {
       args = call.arguments.trim() === '' ? {} : JSON.parse(call.arguments);
@@ -264,6 +312,31 @@ export class Agent {
     const text = resultText(result);
     return reply(result.isError ? `Error: ${text}` : text);
   }
+}
+
+/**
+ * How deeply `json` nests arrays and objects, counting no further than `limit` + 1: a linear
+ * scan that skips strings, so it never recurses and stops early on a hostile value.
+ */
+export function jsonDepth(json: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
 }
 
 /** The turn's split from its spans, as `memento traces` and Jaeger will show it. */

@@ -17,15 +17,16 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SseError, SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ChatCompletionTool } from 'openai/resources/chat/completions';
 import { log, writeLogLine } from '../log.ts';
 import { USER_ARGUMENT, USER_META_KEY } from '../protocol.ts';
 import { instrumentClientTransport, type McpTransportKind } from '../telemetry/mcp.ts';
 import { VERSION } from '../version.ts';
 import { mcpError } from './errors.ts';
+import { connectionGone, HttpStatusError, mcpFailure, neverArrived, type McpFailure } from './mcp-failure.ts';
 import type { Exchange, FetchLike } from './http.ts';
 import { observeStdio } from './traffic.ts';
 
@@ -90,18 +91,24 @@ export class McpConnection {
     try {
       return (await live.client.callTool(params, undefined, options)) as CallToolResult;
     } catch (err) {
-      if (!neverArrived(err)) {
-        if (isConnectionLoss(err)) this.drop(live);
-        throw mcpError(err, this.options.url);
+      const failure = mcpFailure(err, live.client.transport !== undefined, signal);
+      // The server read the request and refused it (invalid params, too large): the model
+      // made a bad call, which it hears about as a tool error, in the server's own words.
+      const refusal = refusedByServer(err, failure);
+      if (refusal) return refusal;
+      if (!neverArrived(failure)) {
+        if (connectionGone(failure)) this.drop(live);
+        throw mcpError(err, this.options.url, failure);
       }
-      log.debug('MCP request did not reach the server; reconnecting once', { reason: (err as Error).message });
+      log.debug('MCP request did not reach the server; reconnecting once', { failure: failure.kind });
       this.drop(live);
       live = await this.connect();
       try {
         return (await live.client.callTool(params, undefined, options)) as CallToolResult;
       } catch (again) {
-        if (isConnectionLoss(again) || neverArrived(again)) this.drop(live);
-        throw mcpError(again, this.options.url);
+        const failure = mcpFailure(again, live.client.transport !== undefined, signal);
+        if (connectionGone(failure)) this.drop(live);
+        throw mcpError(again, this.options.url, failure);
       }
     }
   }
@@ -140,10 +147,11 @@ export class McpConnection {
         try {
           live = await this.start(this.streamableTransport(url), 'http', url);
         } catch (err) {
-          if (!(err instanceof StreamableHTTPError) || err.code === undefined || err.code < 400 || err.code >= 500 || err.code === 401 || err.code === 403) {
+          const failure = mcpFailure(err);
+          if (failure.kind !== 'status' || failure.status < 400 || failure.status >= 500 || failure.status === 401 || failure.status === 403) {
             throw err;
           }
-          log.debug('Streamable HTTP refused; trying legacy SSE on the same URL', { status: err.code });
+          log.debug('Streamable HTTP refused; trying legacy SSE on the same URL', { status: failure.status });
           live = await this.start(this.sseTransport(url), 'sse', url);
         }
       }
@@ -192,8 +200,16 @@ export class McpConnection {
 
   private sseTransport(url: string): Transport {
     const headers = this.headers();
+    const fetch = this.options.fetch;
     return new SSEClientTransport(new URL(url), {
-      fetch: this.options.fetch,
+      // The SDK reports an HTTP error answer to a POST as a plain Error with the status only
+      // in its text; this one carries it as a number.
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        if (response.ok || init?.method !== 'POST') return response;
+        await response.body?.cancel().catch(() => {});
+        throw new HttpStatusError(response.status, 'POST');
+      },
       requestInit: { headers },
       eventSourceInit: {
         fetch: (input, init) => this.options.fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }),
@@ -238,13 +254,13 @@ export function toModelTool(tool: Tool): ChatCompletionTool {
   };
 }
 
-function neverArrived(err: unknown): boolean {
-  if (err instanceof StreamableHTTPError && err.code === 404) return true;
-  const text = `${(err as Error)?.message ?? ''} ${(err as { cause?: { code?: string } })?.cause?.code ?? ''}`;
-  return /ECONNREFUSED|Session not found|Not connected/i.test(text);
-}
-
-function isConnectionLoss(err: unknown): boolean {
-  const text = `${(err as Error)?.message ?? ''} ${(err as { cause?: { code?: string } })?.cause?.code ?? ''}`;
-  return /Connection closed|ECONNRESET|EPIPE|socket|terminated|fetch failed/i.test(text) || err instanceof StreamableHTTPError;
+/** A request the server answered with a refusal: the JSON-RPC error, or a 413 for its size. */
+function refusedByServer(err: unknown, failure: McpFailure): CallToolResult | undefined {
+  let text: string | undefined;
+  if (failure.kind === 'other' && err instanceof McpError) {
+    text = err.message;
+  } else if (failure.kind === 'status' && failure.status === 413) {
+    text = `the MCP server refused a request this large (413): ${String((err as Error).message).replace(/^Streamable HTTP error: /, '').slice(0, 300)}`;
+  }
+  return text === undefined ? undefined : { isError: true, content: [{ type: 'text', text }] };
 }

@@ -9,23 +9,28 @@
  * JSON arguments across chunks and opens the stream with an empty-choices chunk that only
  * carries prompt_filter_results).
  */
-import { AzureOpenAI, OpenAI } from 'openai';
+import { APIUserAbortError, AzureOpenAI, OpenAI } from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
-import type { ModelSettings } from '../config.ts';
+import { DEFAULT_BOUNDS, type ModelSettings } from '../config.ts';
 import { GEN_AI_PROVIDER_NAME_VALUE_AZURE_AI_OPENAI, GEN_AI_PROVIDER_NAME_VALUE_OPENAI } from '../telemetry/semconv.ts';
 import type { ModelTarget } from '../telemetry/genai.ts';
 import type { FetchLike } from './http.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, endpointOf, ModelResponseError } from './errors.ts';
+import { guardModelFetch, tooLarge } from './model-guard.ts';
 
 export interface ModelOptions {
   fetch: FetchLike;
-  /** Per attempt; the openai package retries timeouts, 429 and 5xx with backoff. */
+  /** Per attempt, from the request to the answer's last byte; the openai package retries timeouts, 429 and 5xx with backoff. */
   timeoutMs: number;
+  /** Longest silence between chunks of an answer (MEMENTO_MODEL_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number;
+  /** Largest answer, text and tool-call arguments together (MEMENTO_MODEL_MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
   maxRetries: number;
   /** Stream answers (the default); off asks for whole responses. */
   stream: boolean;
@@ -61,6 +66,7 @@ export class Model {
   private readonly client: OpenAI;
   private readonly options: ModelOptions;
   private readonly stopSimulator?: () => Promise<void>;
+  private readonly maxAnswerBytes: number;
 
   private constructor(settings: ModelSettings, client: OpenAI, target: ModelTarget, options: ModelOptions, stop?: () => Promise<void>) {
     this.settings = settings;
@@ -68,10 +74,21 @@ export class Model {
     this.target = target;
     this.options = options;
     this.stopSimulator = stop;
+    this.maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_BOUNDS.maxAnswerBytes;
   }
 
   static async connect(settings: ModelSettings, options: ModelOptions): Promise<Model> {
-    const common = { fetch: options.fetch, timeout: options.timeoutMs, maxRetries: options.maxRetries };
+    const hint = settings.provider === 'openai' ? 'check OPENAI_BASE_URL' : settings.provider === 'azure' ? 'check AZURE_OPENAI_ENDPOINT' : 'check the simulator settings';
+    const fetch = guardModelFetch(options.fetch, {
+      timeoutMs: options.timeoutMs,
+      idleMs: Math.min(options.idleTimeoutMs ?? DEFAULT_BOUNDS.modelIdleTimeoutMs, options.timeoutMs),
+      maxAnswerBytes: options.maxAnswerBytes ?? DEFAULT_BOUNDS.maxAnswerBytes,
+      stream: options.stream,
+      hint,
+    });
+    // logLevel off: the package would otherwise print its own lines (raw, unredacted) on
+    // stderr; every failure reaches the person as one line through modelError instead.
+    const common = { fetch, timeout: options.timeoutMs, maxRetries: options.maxRetries, logLevel: 'off' as const };
     if (settings.provider === 'openai') {
       if (!settings.endpoint) throw new ConfigError('OPENAI_BASE_URL is empty.');
       const client = new OpenAI({ ...common, baseURL: settings.endpoint, apiKey: settings.apiKey ?? 'unused' });
@@ -117,15 +134,18 @@ export class Model {
       messages: call.messages,
       ...(call.tools.length ? { tools: call.tools, tool_choice: 'auto' as const, parallel_tool_calls: true } : {}),
     };
+    const where = this.settings.endpoint ? endpointOf(this.settings.endpoint) : 'the built-in simulator';
     if (!this.options.stream) {
       const completion = await this.client.chat.completions.create({ ...body, stream: false }, { signal: call.signal });
-      return fromCompletion(completion, call.onText);
+      const answer = fromCompletion(completion, where, call.onText);
+      if (Buffer.byteLength(answer.content) + argumentBytes(answer.toolCalls) > this.maxAnswerBytes) throw tooLarge(this.maxAnswerBytes);
+      return answer;
     }
     const stream = await this.client.chat.completions.create(
       { ...body, stream: true, stream_options: { include_usage: true } },
       { signal: call.signal },
     );
-    return fromStream(stream, call.onText);
+    return fromStream(stream, where, this.maxAnswerBytes, call.signal, call.onText);
   }
 
   async close(): Promise<void> {
@@ -143,13 +163,27 @@ function target(provider: string, model: string, url: string): ModelTarget {
   };
 }
 
-function fromCompletion(completion: ChatCompletion, onText?: (delta: string) => void): ChatAnswer {
+function argumentBytes(calls: ToolCall[]): number {
+  let n = 0;
+  for (const c of calls) n += Buffer.byteLength(c.arguments) + Buffer.byteLength(c.name);
+  return n;
+}
+
+function emptyAnswer(where: string): ModelResponseError {
+  return new ModelResponseError(`the model endpoint at ${where} sent no answer (no choices); check that it is an OpenAI-compatible chat completions endpoint.`, 'empty_response');
+}
+
+function fromCompletion(completion: ChatCompletion, where: string, onText?: (delta: string) => void): ChatAnswer {
+  // The guard lets only objects with a choices array through; an empty array is no answer.
+  if (!Array.isArray(completion?.choices) || completion.choices.length === 0) throw emptyAnswer(where);
   const choice = completion.choices[0];
-  const content = choice?.message.content ?? '';
+  const content = typeof choice?.message?.content === 'string' ? choice.message.content : '';
   if (content) onText?.(content);
   const toolCalls: ToolCall[] = [];
-  for (const tc of choice?.message.tool_calls ?? []) {
-    if (tc.type === 'function') toolCalls.push({ id: tc.id, name: tc.function.name, arguments: tc.function.arguments });
+  for (const tc of choice?.message?.tool_calls ?? []) {
+    if (tc?.type === 'function' && tc.function) {
+      toolCalls.push({ id: String(tc.id ?? ''), name: String(tc.function.name ?? ''), arguments: typeof tc.function.arguments === 'string' ? tc.function.arguments : '' });
+    }
   }
   return {
     id: completion.id,
@@ -162,35 +196,68 @@ function fromCompletion(completion: ChatCompletion, onText?: (delta: string) => 
   };
 }
 
-async function fromStream(stream: AsyncIterable<ChatCompletionChunk>, onText?: (delta: string) => void): Promise<ChatAnswer> {
+/**
+ * Reassembles a stream. The endpoint is not trusted: chunks of any shape are read
+ * defensively (a field of the wrong type is ignored), and the answer may not grow past
+ * `maxBytes`.
+ */
+async function fromStream(
+  stream: AsyncIterable<ChatCompletionChunk>,
+  where: string,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+  onText?: (delta: string) => void,
+): Promise<ChatAnswer> {
   const answer: ChatAnswer = { content: '', toolCalls: [], finishReason: 'stop' };
   const calls = new Map<number, ToolCall>();
+  let size = 0;
+  let choices = 0;
+  const grow = (text: string) => {
+    size += Buffer.byteLength(text);
+    if (size > maxBytes) throw tooLarge(maxBytes);
+  };
   for await (const chunk of stream) {
-    if (chunk.id) answer.id ??= chunk.id;
-    if (chunk.model) answer.model ??= chunk.model;
-    if (chunk.usage) {
-      answer.inputTokens = chunk.usage.prompt_tokens;
-      answer.outputTokens = chunk.usage.completion_tokens;
+    if (typeof chunk !== 'object' || chunk === null) continue;
+    if (typeof chunk.id === 'string' && chunk.id) answer.id ??= chunk.id;
+    if (typeof chunk.model === 'string' && chunk.model) answer.model ??= chunk.model;
+    if (chunk.usage && typeof chunk.usage === 'object') {
+      if (typeof chunk.usage.prompt_tokens === 'number') answer.inputTokens = chunk.usage.prompt_tokens;
+      if (typeof chunk.usage.completion_tokens === 'number') answer.outputTokens = chunk.usage.completion_tokens;
     }
-    for (const choice of chunk.choices ?? []) {
+    if (!Array.isArray(chunk.choices)) continue;
+    for (const choice of chunk.choices) {
+      if (typeof choice !== 'object' || choice === null) continue;
+      choices += 1;
       const delta = choice.delta;
-      if (delta?.content) {
+      if (typeof delta?.content === 'string' && delta.content) {
+        grow(delta.content);
         answer.content += delta.content;
         onText?.(delta.content);
       }
-      for (const tc of delta?.tool_calls ?? []) {
-        let call = calls.get(tc.index);
+      for (const tc of Array.isArray(delta?.tool_calls) ? delta.tool_calls : []) {
+        if (typeof tc !== 'object' || tc === null) continue;
+        const index = Number.isSafeInteger(tc.index) ? tc.index : 0;
+        let call = calls.get(index);
         if (!call) {
           call = { id: '', name: '', arguments: '' };
-          calls.set(tc.index, call);
+          calls.set(index, call);
         }
-        if (tc.id) call.id = tc.id;
-        if (tc.function?.name) call.name += tc.function.name;
-        if (tc.function?.arguments) call.arguments += tc.function.arguments;
+        if (typeof tc.id === 'string' && tc.id) call.id = tc.id;
+        if (typeof tc.function?.name === 'string' && tc.function.name) {
+          grow(tc.function.name);
+          call.name += tc.function.name;
+        }
+        if (typeof tc.function?.arguments === 'string' && tc.function.arguments) {
+          grow(tc.function.arguments);
+          call.arguments += tc.function.arguments;
+        }
       }
-      if (choice.finish_reason) answer.finishReason = choice.finish_reason;
+      if (typeof choice.finish_reason === 'string' && choice.finish_reason) answer.finishReason = choice.finish_reason;
     }
   }
+  // The openai package ends a stream quietly when the request is aborted: a cancel, not an answer.
+  if (signal?.aborted) throw new APIUserAbortError();
+  if (choices === 0) throw emptyAnswer(where);
   answer.toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
   return answer;
 }

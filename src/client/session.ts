@@ -3,10 +3,9 @@
  * (src/config.ts) and shared by `memento chat` and `memento ask`. Nothing connects here:
  * the MCP server is reached inside the first turn, so that connecting is part of a trace.
  */
-import { mcpSettings, modelSettings, type ModelSettings } from '../config.ts';
-import { registerSecret } from '../log.ts';
-import { Agent } from './agent.ts';
-import { ConfigError } from './errors.ts';
+import { mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
+import { registerSecret, registerUrlSecrets } from '../log.ts';
+import { Agent, type ToolBounds } from './agent.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
 import { Model } from './model.ts';
@@ -15,14 +14,6 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for every completed HTTP exchange (`--traffic`). */
   onExchange?: (exchange: Exchange) => void;
-}
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${raw}".`);
-  return n;
 }
 
 export class Session {
@@ -44,22 +35,27 @@ export class Session {
     const mcp = mcpSettings(env);
     registerSecret(settings.apiKey);
     registerSecret(mcp.token);
-    if (mcp.url) {
-      try {
-        new URL(mcp.url);
-      } catch {
-        throw new ConfigError(`MEMENTO_MCP_URL is not a URL: "${mcp.url}".`);
-      }
-    }
-    const timeoutMs = positiveInt(env, 'MEMENTO_MODEL_TIMEOUT_MS', 60_000);
-    const maxRetries = positiveInt(env, 'MEMENTO_MODEL_MAX_RETRIES', 3, 0);
-    const mcpTimeoutMs = positiveInt(env, 'MEMENTO_MCP_TIMEOUT_MS', 30_000);
-    const stream = !['off', 'false', '0', 'no'].includes((env.MEMENTO_STREAM ?? '').trim().toLowerCase());
+    // Credentials written into the URLs themselves (user:password@, ?api-key=…) are secrets too.
+    registerUrlSecrets(settings.endpoint);
+    registerUrlSecrets(mcp.url);
+    const timeoutMs = setting(SETTINGS.modelTimeoutMs, env);
+    const maxRetries = setting(SETTINGS.modelMaxRetries, env);
+    const mcpTimeoutMs = setting(SETTINGS.mcpTimeoutMs, env);
+    const stream = setting(SETTINGS.stream, env);
+    const idleTimeoutMs = setting(SETTINGS.modelIdleTimeoutMs, env);
+    const maxAnswerBytes = setting(SETTINGS.modelMaxAnswerBytes, env);
+    const bounds: ToolBounds = {
+      maxToolCalls: setting(SETTINGS.maxToolCalls, env),
+      maxArgumentBytes: setting(SETTINGS.maxToolArgumentBytes, env),
+      maxArgumentDepth: setting(SETTINGS.maxToolArgumentDepth, env),
+    };
 
     const http = createAgent({ headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     const model = await Model.connect(settings, {
       fetch: agentFetch(http, 'AZURE_OPENAI', options.onExchange),
       timeoutMs,
+      idleTimeoutMs,
+      maxAnswerBytes,
       maxRetries,
       stream,
     });
@@ -70,7 +66,7 @@ export class Session {
       requestTimeoutMs: mcpTimeoutMs,
       onExchange: options.onExchange,
     });
-    const agent = new Agent({ model, mcp: connection, maxRetries });
+    const agent = new Agent({ model, mcp: connection, maxRetries, bounds });
     return new Session(agent, model, connection, () => http.close());
   }
 

@@ -4,17 +4,25 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { FLAG_DEFAULTS, SETTINGS, setting } from '../config.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
-import { createHttpServer, McpHttpApp } from './http.ts';
-import { connectStdio } from './stdio.ts';
+import { createHttpServer, McpHttpApp } from './http/app.ts';
+import { connectStdio, type StdioEnd } from './stdio.ts';
 import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
 
 export { MemoryStore } from './store.ts';
 export { createMcpServer } from './tools.ts';
 
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8000;
-export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
+export const DEFAULT_HOST = FLAG_DEFAULTS.host;
+export const DEFAULT_PORT = FLAG_DEFAULTS.servePort;
+export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = FLAG_DEFAULTS.sessionTimeoutS * 1000;
+/**
+ * Live MCP sessions at once: a session costs ~20 KB of heap (~90 KB of RSS), so the cap keeps a
+ * flood of sessions under ~100 MB, far beyond what one person's or a team's clients open.
+ */
+export const DEFAULT_MAX_SESSIONS = FLAG_DEFAULTS.maxSessions;
+/** Past the cap, a session idle this long gives its place to a new one. */
+export const DEFAULT_EVICT_IDLE_AFTER_MS = 60_000;
 /** Host names every server answers to, whatever it is bound to. */
 export const LOCAL_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 /** How long a shutdown waits for requests in progress before cutting connections. */
@@ -42,6 +50,12 @@ export interface HttpServerOptions extends ServerOptions {
   allowedHosts?: readonly string[] | undefined;
   /** Close an MCP session after this long with no request in progress (default 30 min). */
   sessionIdleTimeoutMs?: number | undefined;
+  /** Most live MCP sessions at once (default 1000); past it the longest-idle gives way, or 503. */
+  maxSessions?: number | undefined;
+  /** Past the cap, a session idle at least this long is ended for a new one (default 60 s). */
+  evictIdleAfterMs?: number | undefined;
+  /** Longest a request body may take to arrive (default 30 s). */
+  bodyTimeoutMs?: number | undefined;
 }
 
 export interface RunningHttpServer {
@@ -61,14 +75,15 @@ export interface StdioServerOptions extends ServerOptions {
 }
 
 export interface RunningStdioServer {
-  /** Resolves when the session ends: stdin closed, or close(). */
-  closed: Promise<void>;
+  /** Resolves when the session ends: stdin closed (no error), stdin or stdout failed (error), or close(). */
+  closed: Promise<StdioEnd>;
   close(): Promise<void>;
 }
 
 /** MEMENTO_USER, else "default": the server's user when a request names none. */
 export function serverDefaultUser(env: NodeJS.ProcessEnv = process.env): string {
-  const user = env.MEMENTO_USER?.trim() || 'default';
+  // Not the client's $USER fallback: the server's account says nothing about who is asking.
+  const user = env[SETTINGS.user.name]?.trim() ? setting(SETTINGS.user, env) : 'default';
   if (!USER_ID_PATTERN.test(user)) {
     throw new Error(`MEMENTO_USER "${user.slice(0, 64)}" is not a valid user id (1 to 64 letters, digits, ".", "_" or "-").`);
   }
@@ -102,7 +117,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     sharedToken: options.sharedToken,
     allowedHosts: [...LOCAL_HOSTS, ...(wildcard ? [] : [host]), ...(options.allowedHosts ?? [])],
     sessionIdleTimeoutMs: options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+    maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+    evictIdleAfterMs: options.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS,
     maxBodyBytes: bodyLimit(maxContentBytes),
+    bodyTimeoutMs: options.bodyTimeoutMs,
   });
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -147,7 +165,10 @@ export async function serveStdio(options: StdioServerOptions): Promise<RunningSt
     stdout: options.stdout ?? process.stdout,
     maxMessageBytes: bodyLimit(maxContentBytes),
   });
-  const closed = session.closed.then(() => store.close());
+  const closed = session.closed.then(async (end) => {
+    await store.close();
+    return end;
+  });
   return {
     closed,
     close: async () => {

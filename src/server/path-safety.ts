@@ -34,16 +34,16 @@ export interface NameRules {
 // C0/C1 controls and the invisible format characters (bidi overrides such as U+202E, zero-width
 // joiners) that make a name display as something it is not.
 const CONTROL_OR_INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+const CONTROL_OR_INVISIBLE_ALL = new RegExp(CONTROL_OR_INVISIBLE.source, 'gu');
 const WINDOWS_DRIVE = /^[A-Za-z]:/;
 
-/** Shows a rejected name in an error without echoing control characters or a megabyte of it. */
 /**
  * A value the caller sent, quoted for an error message: control and invisible characters
  * become U+FFFD (an error must not carry terminal escapes or line breaks back to whoever
  * prints it), and it is cut to 40 characters without splitting one in half.
  */
 export function shown(value: string): string {
-  const chars = [...value.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '\uFFFD')];
+  const chars = [...value.replace(CONTROL_OR_INVISIBLE_ALL, '\uFFFD')];
   return JSON.stringify(chars.length > 40 ? `${chars.slice(0, 40).join('')}…` : chars.join(''));
 }
 

@@ -12,7 +12,7 @@ type StreamEntry = { resolveJson?: (response: Response) => void; cleanup?: () =>
  * each POST's pending Response but never runs that stream's cleanup, so every POST leaves an
  * entry (its Response, headers and body) in the session's stream map until the session ends:
  * ~4 KB per call, linear, in a session a chat keeps open for hours
- * (modelcontextprotocol/typescript-sdk#2559, fix pending in #2747; BENCHMARKS.md §7).
+ * (modelcontextprotocol/typescript-sdk#2559, fix pending in #2747; bench/history/2026-11-21.md §7).
  * This runs the cleanup right after the Response is handed over, as the fix does. When the
  * private shape it relies on is not there, it does nothing.
  */

@@ -1,17 +1,23 @@
 /*
  * MCP over stdin/stdout, for desktop MCP hosts and for the Memento client's own child server.
- * stdout carries nothing but MCP messages (logs go to stderr); the server ends when stdin
- * does, which is how a host says goodbye.
+ * stdout carries nothing but MCP messages (logs go to stderr). A bad line gets its JSON-RPC
+ * error and the session goes on (stdio-transport.ts); the session ends when stdin does, which
+ * is how a host says goodbye, or when stdin or stdout fail, which is an error.
  */
 import type { Readable, Writable } from 'node:stream';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { instrumentServerTransport } from '../telemetry/mcp.ts';
+import { LineTransport } from './stdio-transport.ts';
 import type { MemoryStore } from './store.ts';
 import { createMcpServer } from './tools.ts';
 
+/** How a stdio session ended: at the end of its input, or because a stream failed. */
+export interface StdioEnd {
+  error?: Error | undefined;
+}
+
 export interface StdioSession {
-  /** Resolves once the session has ended (stdin closed, or close() called). */
-  closed: Promise<void>;
+  /** Resolves once the session has ended (stdin closed or failed, stdout failed, or close() called). */
+  closed: Promise<StdioEnd>;
   close(): Promise<void>;
 }
 
@@ -25,23 +31,30 @@ export async function connectStdio(options: {
 }): Promise<StdioSession> {
   const { stdin, stdout } = options;
   const server = createMcpServer({ store: options.store, defaultUser: options.defaultUser });
-  const transport = new StdioServerTransport(stdin, stdout, { maxBufferSize: options.maxMessageBytes });
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
-  server.server.onclose = () => resolveClosed();
-  // The SDK's transport listens for data only; the end of input is ours to notice.
-  const onEnd = () => void server.close().catch(() => resolveClosed());
+  const transport = new LineTransport(stdin, stdout, { maxLineBytes: options.maxMessageBytes });
+  let end: StdioEnd = {};
+  let resolveClosed!: (end: StdioEnd) => void;
+  const closed = new Promise<StdioEnd>((resolve) => (resolveClosed = resolve));
+  server.server.onclose = () => resolveClosed(end);
+  const finish = (error?: Error) => {
+    end = error ? { error } : end;
+    void server.close().catch(() => resolveClosed(end));
+  };
+  const onEnd = () => finish();
+  // A host that went away mid-answer (EPIPE) ends the session, not the process: with an error.
+  const onError = (error: Error) => finish(error);
   stdin.once('end', onEnd);
   stdin.once('close', onEnd);
-  // A host that went away mid-answer (EPIPE) ends the session instead of the process.
-  stdout.on('error', onEnd);
+  stdin.on('error', onError);
+  stdout.on('error', onError);
   await server.connect(instrumentServerTransport(transport, { transport: 'stdio' }));
   return {
     closed,
     close: async () => {
       stdin.off('end', onEnd);
       stdin.off('close', onEnd);
-      stdout.off('error', onEnd);
+      stdin.off('error', onError);
+      stdout.off('error', onError);
       await server.close();
       await closed;
     },

@@ -31,12 +31,13 @@ import {
   ATTR_MEMENTO_SEARCH_TERMS,
   ATTR_MEMENTO_USER_ID,
 } from '../telemetry/semconv.ts';
+import { FLAG_DEFAULTS } from '../config.ts';
 import { log } from '../log.ts';
 import { resolveInside, shown, type NameRules } from './path-safety.ts';
 import { detached, SearchIndex, tokenize, type Field } from './search-index.ts';
 import { storageSpan } from './tracing.ts';
 
-export const DEFAULT_MAX_CONTENT_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_CONTENT_BYTES = FLAG_DEFAULTS.maxContentBytes;
 export const META_SUFFIX = '.meta.json';
 export const MAX_DESCRIPTION_CHARS = 2000;
 export const MAX_TAGS = 32;

@@ -5,6 +5,7 @@
  * plain errors with a message meant for the model; the SDK turns them into `isError` results.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { z } from 'zod';
@@ -88,6 +89,126 @@ async function handle<T>(tool: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The five tools' definitions, built once per process: every session's McpServer registers
+ * these same objects, so a session costs its handlers, not its own copy of every schema
+ * (~80 KB a session before, which 20,000 sessions turned into gigabytes).
+ */
+const TOOLS = {
+  store_memory: {
+    title: 'Store a memory',
+    description:
+      'Save a new memory for the current user: the content exactly as given, with an optional file name, ' +
+      'description and tags. Returns the new memory’s id and the file it was saved as.',
+    inputSchema: z.object({
+      content: z.string().describe('What to remember, exactly as it should be stored (plain text or Markdown).'),
+      filename: z
+        .string()
+        .optional()
+        .describe(
+          'Optional file name such as "meeting_summary.txt": ASCII letters, digits, spaces, ".", "_" and "-". ' +
+            'The time is put in front of it; without one, a name is made from the description or content.',
+        ),
+      description: z.string().optional().describe('Optional one-line description of the memory.'),
+      tags: z
+        .union([z.array(z.string()), z.string()])
+        .optional()
+        .describe('Optional tags: a list such as ["work", "meetings"] or one comma-separated string "work, meetings".'),
+      ...userArgument,
+    }),
+    outputSchema: z.object(memoryMeta),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  },
+  retrieve_memories: {
+    title: 'List memories',
+    description:
+      'List the current user’s memories, newest first, optionally only those with a tag or stored in a time ' +
+      'range; e.g. since="2024-07-15" and until="2024-07-15" for everything stored that day (UTC). Returns ' +
+      'previews (use get_memory for full content) and nextCursor for the next, older page.',
+    inputSchema: z.object({
+      tag: z.string().optional().describe('Only memories with this tag (case-insensitive).'),
+      since: z
+        .string()
+        .optional()
+        .describe('Only memories stored at or after this ISO 8601 date (2024-07-15) or date-time (2024-07-15T09:00:00Z).'),
+      until: z
+        .string()
+        .optional()
+        .describe('Only memories stored at or before this ISO 8601 date (the whole day counts) or date-time.'),
+      limit: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_LIST_LIMIT)
+        .optional()
+        .describe(`How many memories per page, 1 to ${MAX_LIST_LIMIT} (default ${DEFAULT_LIST_LIMIT}).`),
+      cursor: z.string().optional().describe('nextCursor from the previous page, to continue with older memories.'),
+      ...userArgument,
+    }),
+    outputSchema: z.object({
+      memories: z.array(memorySummary).describe('Newest first.'),
+      total: z.number().int().describe('How many memories match the filters, on all pages.'),
+      nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null when this is the last page.'),
+    }),
+    annotations: READ_ONLY,
+  },
+  search_memories: {
+    title: 'Search memories',
+    description:
+      'Find the current user’s memories by keywords, case-insensitively, in their content, description, tags ' +
+      'and file name; a word also matches longer words it begins ("meet" finds "meeting"). Best matches first.',
+    inputSchema: z.object({
+      query: z.string().describe('Keywords, e.g. "quarterly budget meeting".'),
+      limit: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_SEARCH_LIMIT)
+        .optional()
+        .describe(`How many matches to return, 1 to ${MAX_SEARCH_LIMIT} (default ${DEFAULT_SEARCH_LIMIT}).`),
+      ...userArgument,
+    }),
+    outputSchema: z.object({
+      query: z.string(),
+      memories: z
+        .array(memorySummary.extend({ score: z.number().describe('Relevance; higher is better.') }))
+        .describe('Best match first.'),
+      total: z.number().int().describe('How many memories matched at all.'),
+    }),
+    annotations: READ_ONLY,
+  },
+  get_memory: {
+    title: 'Read a memory',
+    description: 'The full content and details of one of the current user’s memories, by its id (or file name).',
+    inputSchema: z.object({
+      id: z.string().describe('The id returned by store_memory, retrieve_memories or search_memories.'),
+      ...userArgument,
+    }),
+    outputSchema: z.object({ ...memoryMeta, content: z.string().describe('The content exactly as stored.') }),
+    annotations: READ_ONLY,
+  },
+  delete_memory: {
+    title: 'Delete a memory',
+    description: 'Permanently delete one of the current user’s memories by its id (or file name). This cannot be undone.',
+    inputSchema: z.object({
+      id: z.string().describe('The id of the memory to delete.'),
+      ...userArgument,
+    }),
+    outputSchema: z.object({
+      id: z.string(),
+      file: z.string().describe('The file that was removed.'),
+      deleted: z.boolean().describe('Always true: a memory that cannot be deleted is an error.'),
+    }),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  },
+};
+
+/**
+ * One JSON-schema validator for every session (the SDK would otherwise build an Ajv instance,
+ * ~17 KB, per McpServer; it only caches compiled schemas, which all sessions share).
+ */
+const validator = new AjvJsonSchemaValidator();
+
 /** A new McpServer with the five memory tools. */
 export function createMcpServer(ctx: ToolContext): McpServer {
   const { store } = ctx;
@@ -95,6 +216,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
     { name: SERVER_NAME, title: 'Memento', version: VERSION },
     {
       capabilities: { tools: {} },
+      jsonSchemaValidator: validator,
       instructions:
         "Memento keeps the current user's memories: notes, summaries and facts they asked you to remember. " +
         'Store with store_memory; find with search_memories (keywords) or retrieve_memories (newest first, by tag ' +
@@ -106,30 +228,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
 
   server.registerTool(
     'store_memory',
-    {
-      title: 'Store a memory',
-      description:
-        'Save a new memory for the current user: the content exactly as given, with an optional file name, ' +
-        'description and tags. Returns the new memory’s id and the file it was saved as.',
-      inputSchema: {
-        content: z.string().describe('What to remember, exactly as it should be stored (plain text or Markdown).'),
-        filename: z
-          .string()
-          .optional()
-          .describe(
-            'Optional file name such as "meeting_summary.txt": ASCII letters, digits, spaces, ".", "_" and "-". ' +
-              'The time is put in front of it; without one, a name is made from the description or content.',
-          ),
-        description: z.string().optional().describe('Optional one-line description of the memory.'),
-        tags: z
-          .union([z.array(z.string()), z.string()])
-          .optional()
-          .describe('Optional tags: a list such as ["work", "meetings"] or one comma-separated string "work, meetings".'),
-        ...userArgument,
-      },
-      outputSchema: memoryMeta,
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    },
+    TOOLS.store_memory,
     (args, extra) =>
       handle('store_memory', async () => {
         const user = userOf(extra, args[USER_ARGUMENT]);
@@ -141,39 +240,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
 
   server.registerTool(
     'retrieve_memories',
-    {
-      title: 'List memories',
-      description:
-        'List the current user’s memories, newest first, optionally only those with a tag or stored in a time ' +
-        'range; e.g. since="2024-07-15" and until="2024-07-15" for everything stored that day (UTC). Returns ' +
-        'previews (use get_memory for full content) and nextCursor for the next, older page.',
-      inputSchema: {
-        tag: z.string().optional().describe('Only memories with this tag (case-insensitive).'),
-        since: z
-          .string()
-          .optional()
-          .describe('Only memories stored at or after this ISO 8601 date (2024-07-15) or date-time (2024-07-15T09:00:00Z).'),
-        until: z
-          .string()
-          .optional()
-          .describe('Only memories stored at or before this ISO 8601 date (the whole day counts) or date-time.'),
-        limit: z
-          .number()
-          .int()
-          .min(1)
-          .max(MAX_LIST_LIMIT)
-          .optional()
-          .describe(`How many memories per page, 1 to ${MAX_LIST_LIMIT} (default ${DEFAULT_LIST_LIMIT}).`),
-        cursor: z.string().optional().describe('nextCursor from the previous page, to continue with older memories.'),
-        ...userArgument,
-      },
-      outputSchema: {
-        memories: z.array(memorySummary).describe('Newest first.'),
-        total: z.number().int().describe('How many memories match the filters, on all pages.'),
-        nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null when this is the last page.'),
-      },
-      annotations: READ_ONLY,
-    },
+    TOOLS.retrieve_memories,
     (args, extra) =>
       handle('retrieve_memories', async () => {
         const user = userOf(extra, args[USER_ARGUMENT]);
@@ -183,31 +250,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
 
   server.registerTool(
     'search_memories',
-    {
-      title: 'Search memories',
-      description:
-        'Find the current user’s memories by keywords, case-insensitively, in their content, description, tags ' +
-        'and file name; a word also matches longer words it begins ("meet" finds "meeting"). Best matches first.',
-      inputSchema: {
-        query: z.string().describe('Keywords, e.g. "quarterly budget meeting".'),
-        limit: z
-          .number()
-          .int()
-          .min(1)
-          .max(MAX_SEARCH_LIMIT)
-          .optional()
-          .describe(`How many matches to return, 1 to ${MAX_SEARCH_LIMIT} (default ${DEFAULT_SEARCH_LIMIT}).`),
-        ...userArgument,
-      },
-      outputSchema: {
-        query: z.string(),
-        memories: z
-          .array(memorySummary.extend({ score: z.number().describe('Relevance; higher is better.') }))
-          .describe('Best match first.'),
-        total: z.number().int().describe('How many memories matched at all.'),
-      },
-      annotations: READ_ONLY,
-    },
+    TOOLS.search_memories,
     (args, extra) =>
       handle('search_memories', async () => {
         const user = userOf(extra, args[USER_ARGUMENT]);
@@ -218,16 +261,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
 
   server.registerTool(
     'get_memory',
-    {
-      title: 'Read a memory',
-      description: 'The full content and details of one of the current user’s memories, by its id (or file name).',
-      inputSchema: {
-        id: z.string().describe('The id returned by store_memory, retrieve_memories or search_memories.'),
-        ...userArgument,
-      },
-      outputSchema: { ...memoryMeta, content: z.string().describe('The content exactly as stored.') },
-      annotations: READ_ONLY,
-    },
+    TOOLS.get_memory,
     (args, extra) =>
       handle('get_memory', async () => {
         const user = userOf(extra, args[USER_ARGUMENT]);
@@ -237,20 +271,7 @@ export function createMcpServer(ctx: ToolContext): McpServer {
 
   server.registerTool(
     'delete_memory',
-    {
-      title: 'Delete a memory',
-      description: 'Permanently delete one of the current user’s memories by its id (or file name). This cannot be undone.',
-      inputSchema: {
-        id: z.string().describe('The id of the memory to delete.'),
-        ...userArgument,
-      },
-      outputSchema: {
-        id: z.string(),
-        file: z.string().describe('The file that was removed.'),
-        deleted: z.boolean().describe('Always true: a memory that cannot be deleted is an error.'),
-      },
-      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    },
+    TOOLS.delete_memory,
     (args, extra) =>
       handle('delete_memory', async () => {
         const user = userOf(extra, args[USER_ARGUMENT]);

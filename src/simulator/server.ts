@@ -25,6 +25,7 @@ import {
   type ChatRequest,
   type WireError,
 } from './protocol.ts';
+import { FLAG_DEFAULTS, SETTINGS, setting } from '../config.ts';
 import { respond } from './rules.ts';
 import type { RunningSimulator, SimulatorOptions, SimulatorStats } from './types.ts';
 
@@ -75,14 +76,15 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? FLAG_DEFAULTS.host;
   const random = options.random ?? Math.random;
   const clock = options.now ?? (() => new Date());
-  const retryAfterMs = options.retryAfterMs ?? 1000;
-  const latencyMs = options.latencyMs ?? 0;
-  const jitterMs = options.jitterMs ?? 0;
+  // The defaults of the settings table (config.ts), which `--help` shows: read with no variables set.
+  const retryAfterMs = options.retryAfterMs ?? setting(SETTINGS.simRetryAfterMs, {});
+  const latencyMs = options.latencyMs ?? setting(SETTINGS.simLatencyMs, {});
+  const jitterMs = options.jitterMs ?? setting(SETTINGS.simJitterMs, {});
   const deployments = options.deployments ? new Set(options.deployments) : undefined;
-  const plan = new FaultPlan({ sequence: options.faults ?? [], failRate: options.failRate ?? 0, random });
+  const plan = new FaultPlan({ sequence: options.faults ?? [], failRate: options.failRate ?? setting(SETTINGS.simFailRate, {}), random });
   const stats: SimulatorStats = { requests: 0, completions: 0, streamed: 0, toolCalls: 0, promptTokens: 0, completionTokens: 0, faults: {}, statuses: {} };
   const quota = { windowStart: Date.now(), requests: 0, tokens: 0 };
   // Aborted on close(), so held requests and pending latency end with the server.

@@ -19,7 +19,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { captureContent } from '../config.ts';
+import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import {
   AGENT_NAME,
@@ -161,20 +161,20 @@ export interface ChatOutcome {
 export class ChatSpan {
   readonly span: Span;
   private readonly started = performance.now();
-  private readonly target: ModelTarget;
+  /** What the span and every metric of this call say about the model endpoint. */
+  private readonly targetAttributes: Attributes;
   private readonly ctx: Context;
   private readonly capture = captureContent();
 
   constructor(target: ModelTarget, phase: string, content?: () => ChatContent) {
-    this.target = target;
-    const attributes: Attributes = {
+    this.targetAttributes = {
       [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
       [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
       [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
       [ATTR_SERVER_ADDRESS]: target.address,
       [ATTR_SERVER_PORT]: target.port,
-      [ATTR_MEMENTO_PHASE]: phase,
     };
+    const attributes: Attributes = { ...this.targetAttributes, [ATTR_MEMENTO_PHASE]: phase };
     if (this.capture && content) {
       try {
         const c = content();
@@ -230,50 +230,18 @@ export class ChatSpan {
   }
 
   private record(errorType: string | undefined, outcome?: ChatOutcome): void {
-    const sets = metricSets(this.target, outcome?.responseModel);
+    const base: Attributes = { ...this.targetAttributes };
+    if (outcome?.responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
     const { genAiOperationDuration, genAiTokenUsage } = instruments();
     genAiOperationDuration.record(
       (performance.now() - this.started) / 1000,
-      errorType ? { ...sets.base, [ATTR_ERROR_TYPE]: errorType } : sets.base,
+      errorType ? { ...base, [ATTR_ERROR_TYPE]: errorType } : base,
     );
-    if (outcome?.inputTokens !== undefined) genAiTokenUsage.record(outcome.inputTokens, sets.input);
-    if (outcome?.outputTokens !== undefined) genAiTokenUsage.record(outcome.outputTokens, sets.output);
+    if (outcome?.inputTokens !== undefined) {
+      genAiTokenUsage.record(outcome.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
+    }
+    if (outcome?.outputTokens !== undefined) {
+      genAiTokenUsage.record(outcome.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
+    }
   }
-}
-
-interface MetricSets {
-  base: Attributes;
-  input: Attributes;
-  output: Attributes;
-}
-
-// A client talks to one model endpoint, which answers with one model name: the metric
-// attribute sets are built once instead of three fresh objects per call.
-const metricSetCache = new WeakMap<ModelTarget, Map<string, MetricSets>>();
-
-function metricSets(target: ModelTarget, responseModel: string | undefined): MetricSets {
-  let byModel = metricSetCache.get(target);
-  if (!byModel) {
-    byModel = new Map();
-    metricSetCache.set(target, byModel);
-  }
-  const key = responseModel ?? '';
-  let sets = byModel.get(key);
-  if (!sets) {
-    const base: Attributes = {
-      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
-      [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
-      [ATTR_GEN_AI_REQUEST_MODEL]: target.model,
-      [ATTR_SERVER_ADDRESS]: target.address,
-      [ATTR_SERVER_PORT]: target.port,
-    };
-    if (responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
-    sets = {
-      base,
-      input: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT },
-      output: { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT },
-    };
-    byModel.set(key, sets);
-  }
-  return sets;
 }

@@ -16,10 +16,15 @@
  *
  * Both sides end the span when the response with the same id passes the other way, and
  * record the duration histogram of their side.
+ *
+ * Telemetry must never cost a message: every hook runs guarded (`guarded` below, contrib's
+ * `safeExecuteInTheMiddle` idea), so a throw while building attributes, starting or ending a
+ * span or recording a metric goes to `diag` and the message is forwarded untraced.
  */
 import {
   context,
   createContextKey,
+  diag,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -30,8 +35,8 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
-import { captureContent } from '../config.ts';
+import { ErrorCode, type JSONRPCMessage, type MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import { extractTraceContext, injectTraceContext } from './mcp-context.ts';
 import {
@@ -121,6 +126,16 @@ function textSize(result: Message['result']): number {
   return bytes;
 }
 
+/** Runs a telemetry step; a throw goes to `diag` and yields undefined, never into the protocol. */
+function guarded<T>(step: string, fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    diag.warn(`memento MCP telemetry: ${step} failed; the message goes on untraced`, err);
+    return undefined;
+  }
+}
+
 class InstrumentedTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
@@ -149,7 +164,7 @@ class InstrumentedTransport implements Transport {
     inner.onmessage = (message, extra) => this.receive(message as Message, extra);
     inner.onerror = (error) => this.onerror?.(error);
     inner.onclose = () => {
-      this.endAll('connection_closed');
+      guarded('ending open spans', () => this.endAll('connection_closed'));
       this.onclose?.();
     };
   }
@@ -177,10 +192,10 @@ class InstrumentedTransport implements Transport {
       return this.sendRequest(msg, options);
     }
     if (this.side === 'client' && msg.method === 'notifications/cancelled') {
-      this.cancelled(msg);
+      guarded('recording a cancellation', () => this.cancelled(msg));
     }
     if (this.side === 'server' && msg.method === undefined && msg.id !== undefined) {
-      this.answered(msg);
+      guarded('ending a server span', () => this.answered(msg));
     }
     return this.inner.send(message, options);
   }
@@ -203,6 +218,19 @@ class InstrumentedTransport implements Transport {
   }
 
   private sendRequest(msg: Message, options?: TransportSendOptions): Promise<void> {
+    const traced = guarded('starting a client span', () => this.startClientSpan(msg));
+    if (!traced) return this.inner.send(msg, options);
+    const { id, spanContext, outgoing } = traced;
+    return context.with(spanContext, () => this.inner.send(outgoing, options)).catch((error: Error) => {
+      guarded('ending a client span', () =>
+        this.finish(id, { errorType: error.name === 'AbortError' ? undefined : errorTypeOf(error), message: error.message }),
+      );
+      throw error;
+    });
+  }
+
+  /** The CLIENT span of an outgoing request, and the request carrying its context in `_meta`. */
+  private startClientSpan(msg: Message): { id: string | number; spanContext: Context; outgoing: JSONRPCMessage } {
     const tool = targetOf(msg);
     const attributes = this.requestAttributes(msg, tool);
     const callId = msg.method === 'tools/call' ? context.active().getValue(TOOL_CALL_ID_KEY) : undefined;
@@ -219,10 +247,7 @@ class InstrumentedTransport implements Transport {
     const outgoing = { ...msg, params: { ...(msg.params ?? {}), _meta: meta } } as JSONRPCMessage;
     const id = msg.id as string | number;
     this.pending.set(id, { span, started: performance.now(), method: String(msg.method), tool });
-    return context.with(spanContext, () => this.inner.send(outgoing, options)).catch((error: Error) => {
-      this.finish(id, { errorType: error.name === 'AbortError' ? undefined : errorTypeOf(error), message: error.message });
-      throw error;
-    });
+    return { id, spanContext, outgoing };
   }
 
   private cancelled(msg: Message): void {
@@ -230,19 +255,22 @@ class InstrumentedTransport implements Transport {
     if (typeof id !== 'string' && typeof id !== 'number') return;
     const reason = String(msg.params?.reason ?? '');
     // The SDK cancels on its own request timeout and when the caller aborts; only the first
-    // is a failure ("an abort is not an error").
-    this.finish(id, /timed? ?out/i.test(reason) ? { errorType: 'timeout', message: reason } : {});
+    // is a failure ("an abort is not an error"). The notification carries only String(reason):
+    // for a timeout that is its McpError, whose text starts with the RequestTimeout code.
+    const timedOut = reason.includes(`MCP error ${ErrorCode.RequestTimeout}:`);
+    this.finish(id, timedOut ? { errorType: 'timeout', message: reason } : {});
   }
 
   private receive(msg: Message, extra?: MessageExtraInfo): void {
     if (this.side === 'client') {
-      if (msg.method === undefined && msg.id !== undefined) this.answered(msg);
+      if (msg.method === undefined && msg.id !== undefined) guarded('ending a client span', () => this.answered(msg));
       this.onmessage?.(msg, extra);
       return;
     }
     if (msg.method !== undefined && msg.id !== undefined) {
-      const spanContext = this.startServerSpan(msg);
-      context.with(spanContext, () => this.onmessage?.(msg, extra));
+      const spanContext = guarded('starting a server span', () => this.startServerSpan(msg));
+      if (spanContext) context.with(spanContext, () => this.onmessage?.(msg, extra));
+      else this.onmessage?.(msg, extra);
       return;
     }
     this.onmessage?.(msg, extra);
@@ -310,7 +338,7 @@ class InstrumentedTransport implements Transport {
         this.side === 'client' ? instruments().mcpClientOperationDuration : instruments().mcpServerOperationDuration;
       histogram.record(seconds, metricAttributes);
     } finally {
-      span.end();
+      guarded('ending a span', () => span.end());
     }
   }
 
@@ -325,18 +353,23 @@ interface Outcome {
   attributes?: Attributes;
 }
 
+/**
+ * Without the content opt-in a failure's status carries a fixed description: the server's
+ * own words (a refused file name, a date, an id) quote the arguments they refuse. The model
+ * still reads those words in the tool result; `error.type` says which kind of failure it was.
+ */
 function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
   if (msg.error) {
     const code = String(msg.error.code);
-    return { errorType: code, message: msg.error.message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
+    const message = capture ? String(msg.error.message ?? '').slice(0, 200) : `JSON-RPC error ${code}`;
+    return { errorType: code, message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
   }
   const attributes: Attributes = {};
   if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = textSize(msg.result);
   if (capture) attributes[ATTR_GEN_AI_TOOL_CALL_RESULT] = JSON.stringify(msg.result ?? null);
   if (msg.result?.isError === true) {
-    // The server's own refusal or failure text, cut short: it says why, in the server's
-    // words, and never echoes content back.
-    return { errorType: ERROR_TYPE_VALUE_TOOL_ERROR, message: firstText(msg.result).slice(0, 200), attributes };
+    const message = capture ? firstText(msg.result).slice(0, 200) : 'the tool reported an error';
+    return { errorType: ERROR_TYPE_VALUE_TOOL_ERROR, message, attributes };
   }
   return { attributes };
 }

@@ -102,4 +102,3 @@ export const MEMENTO_PHASE_VALUE_SUMMARIZE = 'summarize' as const;
 export const AGENT_NAME = 'memento' as const;
 export const SERVICE_NAME_CLIENT = 'memento-client' as const;
 export const SERVICE_NAME_SERVER = 'memento-mcp-server' as const;
-export const SERVICE_NAME_SIMULATOR = 'azure-openai-simulator' as const;

@@ -10,7 +10,8 @@
  * last turns for the terminal summary and `/trace`.
  */
 import { createRequire } from 'node:module';
-import { createNoopMeter, diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { createNoopMeter, diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { inspect } from 'node:util';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
@@ -29,14 +30,18 @@ import {
   ATTR_SERVICE_VERSION,
   SERVICE_NAME_CLIENT,
   SERVICE_NAME_SERVER,
-  SERVICE_NAME_SIMULATOR,
 } from './semconv.ts';
 import { HttpClientSpans } from './http-client.ts';
+import { OTEL_SETTINGS } from '../config.ts';
+import { otelSetting } from './otel-env.ts';
 import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
+import { RedactingSpanProcessor } from './redact.ts';
+import { redact } from '../log.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { VERSION } from '../version.ts';
 
-export type Role = 'client' | 'server' | 'simulator';
+/** The processes that make spans. The simulator makes none: see README, Decisions. */
+export type Role = 'client' | 'server';
 
 export interface Telemetry {
   readonly enabled: boolean;
@@ -51,7 +56,6 @@ export interface Telemetry {
 const SERVICE_NAMES: Record<Role, string> = {
   client: SERVICE_NAME_CLIENT,
   server: SERVICE_NAME_SERVER,
-  simulator: SERVICE_NAME_SIMULATOR,
 };
 
 let current: Telemetry | undefined;
@@ -74,27 +78,9 @@ export function roleFromArgv(args: readonly string[]): Role | undefined {
       return 'client';
     case 'serve':
       return 'server';
-    case 'simulator':
-      return 'simulator';
     default:
       return undefined;
   }
-}
-
-function envFlag(name: string): boolean {
-  return ['true', '1', 'yes', 'on'].includes((process.env[name] ?? '').trim().toLowerCase());
-}
-
-function envNumber(name: string, fallback: number): number {
-  const n = Number(process.env[name]);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
-function exporterList(name: string): string[] {
-  return (process.env[name] ?? 'otlp')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
 }
 
 function disabled(role: Role): Telemetry {
@@ -108,18 +94,21 @@ function disabled(role: Role): Telemetry {
 }
 
 /**
- * The batch processor's settings from the standard OTEL_BSP_* variables. NodeSDK reads them
- * only for the single processor it builds itself; Memento builds several. The queue is larger
- * than the SDK's 2048 because the processor drops spans silently when it overflows, and a
- * burst of parallel turns must not lose any.
+ * The batch processor's settings from the standard OTEL_BSP_* variables (defaults in
+ * config.ts). NodeSDK reads them only for the single processor it builds itself; Memento
+ * builds several.
  */
 function batchOptions() {
   return {
-    scheduledDelayMillis: envNumber('OTEL_BSP_SCHEDULE_DELAY', 1000),
-    maxQueueSize: envNumber('OTEL_BSP_MAX_QUEUE_SIZE', 16384),
-    maxExportBatchSize: envNumber('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512),
-    exportTimeoutMillis: envNumber('OTEL_BSP_EXPORT_TIMEOUT', 10000),
+    scheduledDelayMillis: otelSetting(OTEL_SETTINGS.bspDelay),
+    maxQueueSize: otelSetting(OTEL_SETTINGS.bspQueue),
+    maxExportBatchSize: otelSetting(OTEL_SETTINGS.bspBatch),
+    exportTimeoutMillis: otelSetting(OTEL_SETTINGS.bspTimeout),
   };
+}
+
+function exports(setting: typeof OTEL_SETTINGS.tracesExporter): boolean {
+  return otelSetting(setting).some((e) => e.toLowerCase() === 'otlp');
 }
 
 export interface StartOptions {
@@ -131,7 +120,7 @@ export interface StartOptions {
 
 export function startTelemetry(role: Role, options: StartOptions = {}): Telemetry {
   if (current) return current;
-  if (envFlag('OTEL_SDK_DISABLED')) {
+  if (otelSetting(OTEL_SETTINGS.sdkDisabled)) {
     current = disabled(role);
     return current;
   }
@@ -148,29 +137,35 @@ export function startTelemetry(role: Role, options: StartOptions = {}): Telemetr
 function start(role: Role, options: StartOptions): Telemetry {
   // The SDK's own diagnostics (export failures and the like) go to stderr, quietly by
   // default: a collector that is down must not fill the chat with warnings.
-  if (!process.env.OTEL_LOG_LEVEL) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
+  // Through `redact`: an export error may quote the collector's URL with its credentials.
+  const diagnostics = () => {
+    const level = otelSetting(OTEL_SETTINGS.logLevel);
+    diag.setLogger(redactingDiagLogger(), level === undefined ? DiagLogLevel.ERROR : diagLevel(String(level)));
+  };
+  diagnostics();
 
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
-  const spanProcessors: SpanProcessor[] = [];
+  // First, so that every processor after it (and every exporter) sees scrubbed spans.
+  const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
   if (recorder) spanProcessors.push(recorder);
-  if (exporterList('OTEL_TRACES_EXPORTER').includes('otlp')) {
+  if (exports(OTEL_SETTINGS.tracesExporter)) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptions() }));
   }
   const file = traceFileSettings();
-  if (file && role !== 'simulator') {
+  if (file) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new TraceFileExporter(file), ...batchOptions() }));
   }
   spanProcessors.push(...(options.spanProcessors ?? []));
 
   const metricReaders: IMetricReader[] = [...(options.metricReaders ?? [])];
-  if (exporterList('OTEL_METRICS_EXPORTER').includes('otlp')) {
-    const interval = envNumber('OTEL_METRIC_EXPORT_INTERVAL', 60000);
+  if (exports(OTEL_SETTINGS.metricsExporter)) {
+    const interval = otelSetting(OTEL_SETTINGS.metricInterval);
     metricReaders.push(
       new PeriodicExportingMetricReader({
         exporter: new OTLPMetricExporter(),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
-        exportTimeoutMillis: Math.min(interval, envNumber('OTEL_METRIC_EXPORT_TIMEOUT', 30000)),
+        exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),
       }),
     );
   }
@@ -203,7 +198,7 @@ function start(role: Role, options: StartOptions): Telemetry {
 
   const sdk = new NodeSDK({
     // OTEL_SERVICE_NAME, when set, wins over the role's default name.
-    ...(process.env.OTEL_SERVICE_NAME ? {} : { serviceName: SERVICE_NAMES[role] }),
+    ...(otelSetting(OTEL_SETTINGS.serviceName) ? {} : { serviceName: SERVICE_NAMES[role] }),
     resource: resourceFromAttributes({ [ATTR_SERVICE_VERSION]: VERSION }),
     // No processDetector: it records process.command_args, and `memento ask "…"` puts the
     // user's message there, which must stay off telemetry unless content capture is on.
@@ -213,6 +208,8 @@ function start(role: Role, options: StartOptions): Telemetry {
     instrumentations,
   });
   sdk.start();
+  // NodeSDK installs a console logger of its own when OTEL_LOG_LEVEL is set: ours again.
+  diagnostics();
   // The HTTP instrumentations' own request-duration histograms would repeat, per request,
   // what the GenAI and MCP duration metrics and the collector's span metrics already say,
   // at a cost on every request; their spans are what Memento wants from them.
@@ -242,6 +239,24 @@ function start(role: Role, options: StartOptions): Telemetry {
       return stopped;
     },
   };
+}
+
+function diagLevel(raw: string): DiagLogLevel {
+  const level = (DiagLogLevel as unknown as Record<string, DiagLogLevel>)[raw.trim().toUpperCase()];
+  return typeof level === 'number' ? level : DiagLogLevel.INFO;
+}
+
+/** The SDK's own diagnostics, one redacted line each on stderr. */
+function redactingDiagLogger(): DiagLogger {
+  const write = (level: string) => (message: string, ...args: unknown[]) => {
+    try {
+      const rest = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : inspect(a, { depth: 2, breakLength: Infinity }))).join(' ');
+      process.stderr.write(`${redact(`${level} otel: ${message}${rest ? ` ${rest}` : ''}`).replace(/\n/g, ' ')}\n`);
+    } catch {
+      // Diagnostics must never take the process down.
+    }
+  };
+  return { error: write('ERROR'), warn: write('WARN'), info: write('INFO'), debug: write('DEBUG'), verbose: write('VERBOSE') };
 }
 
 function acceptsEventStream(headers: string | (string | string[])[]): boolean {

@@ -9,36 +9,23 @@
  * single write to a file opened with O_APPEND, so lines from the two processes never
  * interleave.
  */
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { appendFile, chmod, mkdir, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { SETTINGS, setting } from '../config.ts';
 
 export interface TraceFileSettings {
   path: string;
   maxBytes: number;
 }
 
-export const DEFAULT_TRACE_FILE_MAX_BYTES = 8 * 1024 * 1024;
-
-/** `$XDG_STATE_HOME/memento/traces.jsonl`, i.e. `~/.local/state/memento/traces.jsonl`. */
-export function defaultTraceFilePath(env: NodeJS.ProcessEnv = process.env): string {
-  const stateHome = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
-  return join(stateHome, 'memento', 'traces.jsonl');
-}
-
 /** The trace file from MEMENTO_TRACE_FILE (`off` disables it) and MEMENTO_TRACE_FILE_MAX_BYTES. */
 export function traceFileSettings(env: NodeJS.ProcessEnv = process.env): TraceFileSettings | undefined {
-  const raw = env.MEMENTO_TRACE_FILE?.trim();
-  if (raw && ['off', 'none', 'false', '0'].includes(raw.toLowerCase())) return undefined;
-  const max = Number(env.MEMENTO_TRACE_FILE_MAX_BYTES);
-  return {
-    path: resolve(raw || defaultTraceFilePath(env)),
-    maxBytes: Number.isFinite(max) && max >= 4096 ? max : DEFAULT_TRACE_FILE_MAX_BYTES,
-  };
+  const path = setting(SETTINGS.traceFile, env);
+  return path === undefined ? undefined : { path, maxBytes: setting(SETTINGS.traceFileMaxBytes, env) };
 }
 
 export class TraceFileExporter implements SpanExporter {
@@ -46,6 +33,7 @@ export class TraceFileExporter implements SpanExporter {
   private ready: Promise<unknown> | undefined;
   private pending: Promise<void> = Promise.resolve();
   private shut = false;
+  private tightened = false;
 
   constructor(settings: TraceFileSettings) {
     this.settings = settings;
@@ -74,13 +62,21 @@ export class TraceFileExporter implements SpanExporter {
   }
 
   private async append(line: Buffer): Promise<void> {
-    this.ready ??= mkdir(dirname(this.settings.path), { recursive: true });
+    // Private whatever the umask (0700 directory, 0600 file): spans name users and, with the
+    // content opt-in, carry prompts and memories. A file made before this rule is tightened
+    // on its first append, and the file a rotation starts is made 0600 too.
+    this.ready ??= mkdir(dirname(this.settings.path), { recursive: true, mode: 0o700 });
     await this.ready;
-    await appendFile(this.settings.path, line);
+    await appendFile(this.settings.path, line, { mode: 0o600 });
+    if (!this.tightened) {
+      this.tightened = true;
+      await chmod(this.settings.path, 0o600).catch(() => {});
+    }
     const { size } = await stat(this.settings.path);
     if (size > this.settings.maxBytes) {
       // Another process may have rotated it first; then there is nothing left to do.
       await rename(this.settings.path, `${this.settings.path}.1`).catch(() => {});
+      this.tightened = false;
     }
   }
 

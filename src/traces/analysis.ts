@@ -222,24 +222,13 @@ export interface TraceStats {
 
 const PHASE_ORDER = [MEMENTO_PHASE_VALUE_INTENT, MEMENTO_PHASE_VALUE_SUMMARIZE];
 
-function groupBy<K extends string>(spans: TraceSpan[], key: (s: TraceSpan) => K): Map<K, TraceSpan[]> {
-  const out = new Map<K, TraceSpan[]>();
-  for (const s of spans) {
-    const k = key(s);
-    const list = out.get(k);
-    if (list) list.push(s);
-    else out.set(k, [s]);
-  }
-  return out;
-}
-
 /** Azure vs MCP latency across turns: per phase, per tool, per turn; and the slow turns. */
 export function stats(turns: readonly Turn[], options: { slowMs: number }): TraceStats {
   const summaries = turns.map((t) => turnSummary(t.spans));
   const chatSpans = turns.flatMap((t) => t.spans.filter(isChatSpan));
   const mcpSpans = turns.flatMap((t) => t.spans.filter(isMcpClientSpan));
 
-  const phases = [...groupBy(chatSpans, (s) => str(s.attributes[ATTR_MEMENTO_PHASE]) ?? '(none)')]
+  const phases = [...Map.groupBy(chatSpans, (s) => str(s.attributes[ATTR_MEMENTO_PHASE]) ?? '(none)')]
     .map(([phase, spans]): PhaseLatency => ({
       phase,
       ...latency(spans.map((s) => s.durationMs)),
@@ -251,7 +240,7 @@ export function stats(turns: readonly Turn[], options: { slowMs: number }): Trac
     const method = String(s.attributes[ATTR_MCP_METHOD_NAME]);
     return `${method}\u0000${method === 'tools/call' ? (str(s.attributes[ATTR_GEN_AI_TOOL_NAME]) ?? '?') : method}`;
   };
-  const tools = [...groupBy(mcpSpans, toolKey)]
+  const tools = [...Map.groupBy(mcpSpans, toolKey)]
     .map(([key, spans]): ToolLatency => {
       const [method = '', tool = ''] = key.split('\u0000');
       return {

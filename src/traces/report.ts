@@ -4,6 +4,7 @@
  * numbers are never truncated.
  */
 import type { Latency, TraceStats, TurnSummary } from './analysis.ts';
+import { forTerminal } from '../terminal.ts';
 import { colors, formatMs, formatSplit, formatTime, pad, truncate, visibleLength, type Colors } from './format.ts';
 
 export interface ReportOptions {
@@ -45,7 +46,7 @@ function tools(summary: TurnSummary): string {
 }
 
 export function turnStatus(summary: TurnSummary): string {
-  if (summary.status === 'error') return `✗ ${summary.errorType ?? 'error'}`;
+  if (summary.status === 'error') return `✗ ${forTerminal(summary.errorType ?? 'error')}`;
   if (summary.errorSpans > 0) return `ok (${summary.errorSpans} error${summary.errorSpans === 1 ? '' : 's'})`;
   return 'ok';
 }

@@ -17,6 +17,7 @@ import {
 import { isChatSpan, isMcpClientSpan, turnSplit } from './analysis.ts';
 import { colors, formatMs, formatSplit, formatTime, pad, truncate, visibleLength } from './format.ts';
 import { findTurnRoot, type TraceSpan } from './model.ts';
+import { forTerminal } from '../terminal.ts';
 
 export interface WaterfallOptions {
   /** Terminal columns to fill; at least 40. Default 80. */
@@ -181,9 +182,10 @@ export function renderWaterfall(spans: readonly TraceSpan[], options: WaterfallO
 
   rows.forEach((row, i) => {
     const tag = pad(truncate(tags[i] ?? '', tagWidth), tagWidth);
-    const details = describe(row.span);
+    // Names and attributes come from a file or from Jaeger: shown inert, never as escapes.
+    const details = forTerminal(describe(row.span));
     const label = truncate(
-      `${row.prefix}${row.orphan ? '⋯ ' : ''}${row.span.name}${details ? ` ${details}` : ''}`,
+      `${row.prefix}${row.orphan ? '⋯ ' : ''}${forTerminal(row.span.name)}${details ? ` ${details}` : ''}`,
       labelWidth,
     );
     let from = 0;

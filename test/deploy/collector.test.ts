@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as semconv from '../../src/telemetry/semconv.ts';
-import { ENVIRONMENT } from '../../src/config.ts';
+import { OTEL_SETTINGS } from '../../src/config.ts';
 import {
   collectorConfig,
   componentType,
@@ -159,7 +159,7 @@ describe('otel-collector.yaml: redaction', () => {
   const statements = transformStatements();
   const secretRules = statements.filter((s) => !s.condition);
   const contentRules = statements.filter((s) => s.condition);
-  const captureVariable = ENVIRONMENT.find((e) => e.name.endsWith('_CAPTURE_MESSAGE_CONTENT'))?.name;
+  const captureVariable = OTEL_SETTINGS.captureContent.name;
 
   /** Every attribute name Memento's code records on purpose (semconv.ts). */
   const recorded = Object.entries(semconv)
@@ -277,9 +277,11 @@ function transformStatements(): Statement[] {
   const out: Statement[] = [];
   for (const group of t.trace_statements ?? []) {
     for (const statement of group.statements) {
-      const m = /^delete_matching_keys\(attributes, "([^"\\]*)"\)(?: where (.+))?$/.exec(statement.trim());
-      if (!m) throw new Error(`unexpected statement in transform/redact: ${statement}`);
-      out.push({ context: group.context, pattern: goRegExp(m[1] as string), ...(m[2] ? { condition: m[2] } : {}) });
+      // Paths name their context (span.attributes in the span context), as the collector asks.
+      const m = /^delete_matching_keys\((\w+)\.attributes, "([^"\\]*)"\)(?: where (.+))?$/.exec(statement.trim());
+      if (!m || m[1] !== group.context) throw new Error(`unexpected statement in transform/redact (${group.context}): ${statement}`);
+      const [, , pattern, condition] = m;
+      out.push({ context: group.context, pattern: goRegExp(pattern as string), ...(condition ? { condition } : {}) });
     }
   }
   return out;

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { ENVIRONMENT, jaegerUrl } from '../../src/config.ts';
+import { jaegerUrl, OTEL_SETTINGS } from '../../src/config.ts';
 import { runMemento } from '../helpers/memento.ts';
 import { collectorConfig, componentType } from './span-metrics.ts';
 import {
@@ -158,7 +158,7 @@ describe('docker-compose.yml: host names and ports agree with the other ends', (
   });
 
   it('client on the host: its default OTLP endpoint is the collector’s published OTLP/HTTP port', () => {
-    const fallback = ENVIRONMENT.find((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')!.default;
+    const fallback = OTEL_SETTINGS.endpoint.default;
     const { host, port } = hostPort(fallback);
     expect(host).toBe('localhost');
     const http = dig(collector.receivers, 'otlp.protocols.http.endpoint') as string;
@@ -240,7 +240,7 @@ describe('docker-compose.yml: host names and ports agree with the other ends', (
     );
     const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets)).map((t) => hostPort(t));
     const exporter = hostPort(expandCollectorEnv((collector.exporters?.prometheus as { endpoint: string }).endpoint));
-    const telemetryPort = dig(collector.service.telemetry, 'metrics.readers.0.pull.exporter.prometheus.port');
+    const telemetryPort = Number(expandCollectorEnv(String(dig(collector.service.telemetry, 'metrics.readers.0.pull.exporter.prometheus.port'))));
     expect(targets).toContainEqual({ host: 'collector', port: exporter.port });
     expect(targets).toContainEqual({ host: 'collector', port: telemetryPort });
     expect(prom.rule_files).toEqual(['alerts.yml']);
@@ -252,7 +252,7 @@ describe('docker-compose.yml: host names and ports agree with the other ends', (
   it('collector: runs otel-collector.yaml and opts into message content only with the shared switch', () => {
     expect(services.collector?.volumes).toContain('./otel-collector.yaml:/etc/otelcol-contrib/config.yaml:ro');
     expect(services.collector?.command).toEqual(['--config=/etc/otelcol-contrib/config.yaml']);
-    const capture = ENVIRONMENT.find((e) => e.name.endsWith('_CAPTURE_MESSAGE_CONTENT'))!.name;
+    const capture = OTEL_SETTINGS.captureContent.name;
     for (const name of ['collector', 'mcp', 'client']) expect(env(name, capture), name).toBe('false');
   });
 

@@ -7,29 +7,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cleanEnv } from '../../scripts/lib/child-env.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MEMENTO_BIN = join(ROOT, 'bin', 'memento');
 
-/**
- * A clean environment for a child `memento`: no Azure or MCP settings leak in from the
- * developer's shell, telemetry off unless a test turns it on, traces to a temp file.
- */
-export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TERM', 'NODE_COMPILE_CACHE']) {
-    if (process.env[key] !== undefined) env[key] = process.env[key];
-  }
-  Object.assign(env, {
-    OTEL_SDK_DISABLED: 'true',
-    MEMENTO_LOG_LEVEL: 'warn',
-    MEMENTO_TRACE_FILE: 'off',
-    NO_COLOR: '1',
-    ...extra,
-  });
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  return env;
-}
+/** A clean environment for a child `memento` (shared with the benchmarks). */
+export const baseEnv = cleanEnv;
 
 export interface RunResult {
   code: number | null;
@@ -79,6 +63,7 @@ export interface Running {
   /** The URL from the process's "listening on URL" line. */
   url: string;
   stderr(): string;
+  stdout(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -117,6 +102,7 @@ export async function startMemento(args: string[], options: RunOptions = {}): Pr
     child,
     url,
     stderr: () => err,
+    stdout: () => out,
     stop: (signal = 'SIGTERM') =>
       new Promise((resolvePromise) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolvePromise(child.exitCode);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import OpenAI, { AzureOpenAI } from 'openai';
 import { runMemento, startMemento } from '../helpers/memento.ts';
+import { OtlpReceiver } from '../helpers/otlp-receiver.ts';
 import { MEMENTO_TOOLS } from './fixtures.ts';
 
 delete process.env.OPENAI_BASE_URL;
@@ -57,6 +58,23 @@ describe('memento simulator', () => {
       expect(err).toBeInstanceOf(OpenAI.InternalServerError);
     } finally {
       await sim.stop();
+    }
+  });
+
+  it('starts no telemetry: it stands in for Azure, which sends no spans to your collector', async () => {
+    const receiver = await new OtlpReceiver().start();
+    try {
+      // With OTEL_LOG_LEVEL=debug a started SDK announces itself ("@opentelemetry/api: Registered a global …").
+      const sim = await startMemento(['simulator', '--port', '0'], { env: { ...receiver.env(), OTEL_LOG_LEVEL: 'debug' } });
+      try {
+        await client(sim.url).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
+      } finally {
+        expect(await sim.stop('SIGTERM')).toBe(0);
+      }
+      expect(sim.stderr() + sim.stdout()).not.toMatch(/opentelemetry|Registered a global/i);
+      expect(receiver.raw).toHaveLength(0);
+    } finally {
+      await receiver.stop();
     }
   });
 

@@ -8,7 +8,10 @@ import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
 import { telemetry } from '../../telemetry/setup.ts';
 import { CliError, EXIT } from '../errors.ts';
-import { footer, TurnView, trafficLine } from '../render.ts';
+import { footer, forPerson, TurnView, trafficLine } from '../render.ts';
+import { USER_ID_PATTERN } from '../../protocol.ts';
+import { redact } from '../../log.ts';
+import { invalidUserMessage } from './chat.ts';
 import { showWaterfall } from '../waterfall.ts';
 
 export interface AskOptions {
@@ -23,6 +26,7 @@ export async function ask(opts: AskOptions): Promise<number> {
   const text = opts.text.trim();
   if (!text) throw new CliError('ask needs some text, e.g. memento ask "what did I store yesterday?"', EXIT.usage);
   const user = opts.user ?? defaultUser();
+  if (!USER_ID_PATTERN.test(user)) throw new CliError(invalidUserMessage(user), EXIT.usage);
   let view: TurnView | undefined;
   let session: Session;
   try {
@@ -52,8 +56,9 @@ export async function ask(opts: AskOptions): Promise<number> {
     await Promise.all([session.close(), telemetry().shutdown()]);
 
     if (opts.json) {
+      // Exact (JSON escapes control characters itself), but never with a secret in it.
       process.stdout.write(
-        `${JSON.stringify({
+        `${redact(JSON.stringify({
           answer: result.answer,
           traceId: result.traceId ?? null,
           jaegerUrl: result.traceId ? jaegerTraceLink(result.traceId) : null,
@@ -66,10 +71,10 @@ export async function ask(opts: AskOptions): Promise<number> {
           toolRounds: result.toolRounds,
           tools: result.tools,
           ...(result.error ? { error: result.error } : {}),
-        })}\n`,
+        }))}\n`,
       );
     } else {
-      if (result.error && !result.cancelled) process.stderr.write(`memento: ${result.error.message}\n`);
+      if (result.error && !result.cancelled) process.stderr.write(`memento: ${forPerson(result.error.message)}\n`);
       process.stdout.write(`${footer(result)}\n`);
       if (opts.waterfall && result.traceId) await showWaterfall(result.traceId);
     }

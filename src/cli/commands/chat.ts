@@ -3,17 +3,16 @@
  * turn unless it is a slash command. Ctrl-C cancels the running turn (or clears the line),
  * Ctrl-D or /quit leaves. A failed turn costs that turn, never the session.
  */
-import { mkdirSync, readFileSync, appendFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import pc from 'picocolors';
-import { defaultUser, jaegerTraceLink } from '../../config.ts';
+import { defaultUser, jaegerTraceLink, SETTINGS, setting } from '../../config.ts';
 import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
-import { defaultTraceFilePath } from '../../telemetry/trace-file.ts';
 import { CliError, EXIT } from '../errors.ts';
-import { footer, TurnView, trafficLine } from '../render.ts';
+import { footer, forPerson, TurnView, trafficLine } from '../render.ts';
 import { showWaterfall } from '../waterfall.ts';
 
 export interface ChatOptions {
@@ -33,12 +32,17 @@ Commands:
   /quit        leave (Ctrl-D works too); Ctrl-C cancels a running turn`;
 
 function historyFile(): string {
-  return process.env.MEMENTO_HISTORY_FILE || join(dirname(defaultTraceFilePath()), 'chat_history');
+  return setting(SETTINGS.historyFile);
+}
+
+/** The one message for a bad user name, from `/user`, `chat --user` and `ask --user` alike. */
+export function invalidUserMessage(user: string): string {
+  return `"${forPerson(user)}" is not a valid user name (letters, digits, . _ -; up to 64).`;
 }
 
 export async function chat(opts: ChatOptions): Promise<number> {
   let user = opts.user ?? defaultUser();
-  if (!USER_ID_PATTERN.test(user)) throw new CliError(`"${user}" is not a valid user name (letters, digits, . _ -; up to 64).`, EXIT.usage);
+  if (!USER_ID_PATTERN.test(user)) throw new CliError(invalidUserMessage(user), EXIT.usage);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   let view: TurnView | undefined;
   let session: Session;
@@ -127,7 +131,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
             break;
           case '/user':
             if (!arg) process.stdout.write(`current user: ${user}\n`);
-            else if (!USER_ID_PATTERN.test(arg)) process.stdout.write(`"${arg}" is not a valid user name (letters, digits, . _ -; up to 64).\n`);
+            else if (!USER_ID_PATTERN.test(arg)) process.stdout.write(`${invalidUserMessage(arg)}\n`);
             else {
               user = arg;
               session.agent.history.of(user);
@@ -142,7 +146,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
           case '/history': {
             const exchanges = session.agent.history.of(user).exchanges;
             if (exchanges.length === 0) process.stdout.write(`no conversation yet for ${user}\n`);
-            for (const e of exchanges) process.stdout.write(`${pc.bold('you')}: ${e.user}\n${pc.bold('memento')}: ${e.assistant}\n`);
+            for (const e of exchanges) process.stdout.write(`${pc.bold('you')}: ${forPerson(e.user)}\n${pc.bold('memento')}: ${forPerson(e.assistant)}\n`);
             break;
           }
           case '/clear':
@@ -175,7 +179,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
       view = undefined;
       running = undefined;
       if (result.cancelled) process.stdout.write(`${pc.yellow('cancelled')}\n`);
-      else if (result.error) process.stdout.write(`${pc.red('error')}: ${result.error.message}\n`);
+      else if (result.error) process.stdout.write(`${pc.red('error')}: ${forPerson(result.error.message)}\n`);
       if (result.traceId) lastTrace = result.traceId;
       process.stdout.write(`${footer(result)}\n`);
       if (opts.waterfall && result.traceId) await showWaterfall(result.traceId);
@@ -198,11 +202,18 @@ function loadHistory(): string[] {
   }
 }
 
+let historyChecked = false;
+
 function saveHistory(line: string): void {
   try {
     const file = historyFile();
-    mkdirSync(dirname(file), { recursive: true });
+    // Private whatever the umask: what a person typed may be what they asked to remember.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     appendFileSync(file, `${line.replace(/\n/g, ' ')}\n`, { mode: 0o600 });
+    if (!historyChecked) {
+      historyChecked = true;
+      chmodSync(file, 0o600);
+    }
   } catch {
     // History is a convenience; a read-only home must not break the chat.
   }

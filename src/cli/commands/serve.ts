@@ -3,7 +3,7 @@
  * stdio, the end of input. It closes everything before returning; cli.ts then flushes the
  * telemetry and exits.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { dataDir as defaultDataDir, mcpSettings } from '../../config.ts';
 import { log, registerSecret } from '../../log.ts';
@@ -21,6 +21,8 @@ export interface ServeOptions {
   allowedHosts?: string;
   /** Seconds an MCP session may sit with no request in progress. */
   sessionTimeout: number;
+  /** Most live MCP sessions at once. */
+  maxSessions: number;
   /** Largest memory content, in bytes. */
   maxContentSize: number;
 }
@@ -67,7 +69,30 @@ export async function loadTokens(file: string): Promise<Map<string, string>> {
     tokens.set(token, user);
   }
   if (tokens.size === 0) throw new CliError(`the tokens file ${file} maps no tokens`, EXIT.usage);
+  await checkTokensFileMode(file);
   return tokens;
+}
+
+/**
+ * The tokens file holds every user's credentials: anyone who can write it can make a token for
+ * any user (refused), and anyone who can read it can act as any user (a warning, since a
+ * deliberately shared, read-only deployment file is possible). POSIX modes only.
+ */
+async function checkTokensFileMode(file: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const mode = (await stat(file)).mode & 0o777;
+  const octal = mode.toString(8).padStart(4, '0');
+  if (mode & 0o002) {
+    throw new CliError(
+      `the tokens file ${file} can be changed by any user on this machine (mode ${octal}), who could then add a token for any user; run: chmod 600 ${file}`,
+      EXIT.usage,
+    );
+  }
+  if (mode & 0o044) {
+    log.warn(`the tokens file can be read by other users on this machine, who could use any token in it; run: chmod 600 ${file}`, {
+      mode: octal,
+    });
+  }
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */
@@ -104,10 +129,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
         throw new CliError(`cannot use the data directory ${dataDir}: ${(err as { code?: string }).code ?? String(err)}`);
       });
       log.info('memento MCP server on stdio', { dataDir });
-      const reason = await Promise.race([running.closed.then(() => 'end of input'), signal.promise]);
-      log.info('shutting down', { reason });
+      const ended = await Promise.race([running.closed, signal.promise]);
+      const failure = typeof ended === 'object' ? ended.error : undefined;
+      if (failure) {
+        // stdin or stdout failed: the host can no longer talk to us, and the exit status says so.
+        log.error('shutting down: the stdio connection failed', { error: (failure as { code?: string }).code ?? failure.message });
+      } else {
+        log.info('shutting down', { reason: typeof ended === 'object' ? 'end of input' : ended });
+      }
       await running.close();
-      return EXIT.ok;
+      return failure ? EXIT.failed : EXIT.ok;
     }
 
     const tokens = opts.tokens ? await loadTokens(opts.tokens) : undefined;
@@ -126,6 +157,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       sharedToken: tokens ? undefined : sharedToken,
       allowedHosts,
       sessionIdleTimeoutMs: opts.sessionTimeout * 1000,
+      maxSessions: opts.maxSessions,
     }).catch((err: unknown) => {
       const code = (err as { code?: string }).code;
       if (code === 'EADDRINUSE') throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);

@@ -1,3 +1,4 @@
+import { SETTINGS } from '../../config.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { log, registerSecret } from '../../log.ts';
 import { parseFaults } from '../../simulator/faults.ts';
@@ -70,7 +71,7 @@ export async function simulator(opts: SimulatorOptions): Promise<number> {
     latency_ms: options.latencyMs || undefined,
     jitter_ms: options.jitterMs || undefined,
     fail_rate: options.failRate || undefined,
-    faults: options.faults?.length ? opts.faults ?? process.env.MEMENTO_SIMULATOR_FAULTS : undefined,
+    faults: options.faults?.length ? opts.faults ?? process.env[SETTINGS.simFaults.name] : undefined,
     timeout_ms: options.timeoutMs,
     key_required: options.apiKey !== undefined || undefined,
     deployments: options.deployments?.join(','),

@@ -4,7 +4,7 @@
  * Text goes to stdout, notes about the source (skipped lines, how to get traces) to stderr,
  * so `--json` output can always be piped.
  */
-import { jaegerTraceLink } from '../../config.ts';
+import { jaegerTraceLink, SETTINGS } from '../../config.ts';
 import { SERVICE_NAME_CLIENT } from '../../telemetry/semconv.ts';
 import { traceFileSettings } from '../../telemetry/trace-file.ts';
 import { stats, turnSummary } from '../../traces/analysis.ts';
@@ -55,7 +55,7 @@ function pickSource(opts: TracesOptions): Source {
   }
   if (opts.file) return { kind: 'file', path: opts.file };
   const settings = traceFileSettings();
-  return settings ? { kind: 'file', path: settings.path } : { kind: 'off', setting: process.env.MEMENTO_TRACE_FILE ?? '' };
+  return settings ? { kind: 'file', path: settings.path } : { kind: 'off', setting: process.env[SETTINGS.traceFile.name] ?? '' };
 }
 
 function where(source: Source): string {

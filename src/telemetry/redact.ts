@@ -1,0 +1,70 @@
+/*
+ * The last stop before any span leaves the process: the first span processor, so what the
+ * turn recorder, the trace file, the OTLP exporter and any other processor see has already
+ * been scrubbed. Every string a span carries — name, attributes (url.full and url.query of the
+ * HTTP client and server spans among them), status message, events (exception messages and
+ * stacks), links — goes through log.ts `redact`: registered secrets (API key, tokens, the
+ * credentials in configured URLs), URL userinfo and secret-looking query parameters.
+ */
+import type { Attributes, AttributeValue } from '@opentelemetry/api';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { redact } from '../log.ts';
+
+function clean(value: AttributeValue | undefined): AttributeValue | undefined {
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map((v) => {
+      if (typeof v !== 'string') return v;
+      const r = redact(v);
+      if (r !== v) changed = true;
+      return r;
+    });
+    return (changed ? out : value) as AttributeValue;
+  }
+  return value;
+}
+
+export function redactAttributes(attributes: Attributes | undefined): void {
+  if (!attributes) return;
+  for (const key of Object.keys(attributes)) {
+    const before = attributes[key];
+    const after = clean(before);
+    if (after !== before) attributes[key] = after;
+  }
+}
+
+/** Scrubs a finished span in place (its fields are plain data once it has ended). */
+export function redactSpan(span: ReadableSpan): void {
+  const writable = span as { -readonly [K in keyof ReadableSpan]: ReadableSpan[K] };
+  const name = redact(span.name);
+  if (name !== span.name) writable.name = name;
+  if (span.status.message) {
+    const message = redact(span.status.message);
+    if (message !== span.status.message) writable.status = { ...span.status, message };
+  }
+  redactAttributes(span.attributes);
+  for (const event of span.events) {
+    const eventName = redact(event.name);
+    if (eventName !== event.name) (event as { name: string }).name = eventName;
+    redactAttributes(event.attributes);
+  }
+  for (const link of span.links) redactAttributes(link.attributes);
+}
+
+export class RedactingSpanProcessor implements SpanProcessor {
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    try {
+      redactSpan(span);
+    } catch {
+      // Never let scrubbing break the application; the span is scrubbed as far as it got.
+    }
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
