@@ -291,6 +291,14 @@ export const PREDICTABLE_V8 = [
   '--expose-gc',
 ];
 
+const HOUR_MS = '3600000';
+const NO_TIMEOUTS = {
+  MEMENTO_MCP_TIMEOUT_MS: HOUR_MS,
+  MEMENTO_MODEL_TIMEOUT_MS: HOUR_MS,
+  MEMENTO_MODEL_IDLE_TIMEOUT_MS: HOUR_MS,
+  OTEL_BSP_EXPORT_TIMEOUT: HOUR_MS,
+};
+
 /**
  * Instructions per turn, counted by callgrind: unlike CPU seconds, they do not move with what
  * else the machine does. For each variant and each repetition a fresh client process runs
@@ -338,6 +346,9 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
         AZURE_OPENAI_ENDPOINT: simulator.ready.url,
         AZURE_OPENAI_API_KEY: 'bench',
         MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
+        // A process under callgrind on a busy machine can wait minutes for a core: no timeout
+        // may fire (a timed-out call is a failed turn with other work in it, and a retry).
+        ...NO_TIMEOUTS,
         ...(mode === 'off' ? {} : otel(mode)),
         ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
       });
