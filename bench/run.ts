@@ -21,8 +21,10 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   'side-by-side': async () => (await import('./side-by-side.ts')).sideBySide,
   throughput: async () => (await import('./throughput.ts')).throughput,
   scale: async () => (await import('./scale.ts')).scale,
+  storage: async () => (await import('./storage.ts')).storage,
   'cold-start': async () => (await import('./cold-start.ts')).coldStart,
   memory: async () => (await import('./memory.ts')).memory,
+  sessions: async () => (await import('./sessions.ts')).sessions,
 };
 
 function usage(): string {

@@ -111,13 +111,13 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       '',
       'All times in ms, client-side, one call at a time. retrieve = `retrieve_memories` (newest 20); by tag = `retrieve_memories` with one of the 8 corpus tags (newest 20 of them); search = `search_memories` with a two-word query (best 10); store = `store_memory` (deleted again afterwards).',
       '',
-      table(['memories', 'held (server’s count)', 'first call: load the user (ms)', 'server heap added (after GC)', 'bytes per memory', 'server RSS afterwards'], loadRows),
+      table(['memories', 'held (server’s count)', 'first call (ms)', 'server heap added (after GC)', 'bytes per memory', 'server RSS afterwards'], loadRows),
     ].join('\n');
     return {
       title: 'Scale: one user with 1k, 10k, 100k memories',
       method:
         'One Memento server process (`startHttpServer`, untraced, `--expose-gc` so heap figures are after a full GC) on the cached seeded stores; one SDK client over Streamable HTTP in the coordinator. ' +
-        'The seeded users were written through `MemoryStore.store` in a separate process (`bench/procs/seed.ts`), so the server loads them from disk like any restarted server.',
+        'The seeded users were written through the embedded backend (`EmbeddedStorage.store`: files plus the SQLite index) in a separate process (`bench/procs/seed.ts`); the measured server is a fresh process on that data directory, like any restarted server, and its start-up pass over every user directory runs in the background while it is measured.',
       body,
       targets,
       data,

@@ -4,7 +4,7 @@
  * coordinator reads this process's CPU time and memory. With OTEL_SDK_DISABLED=false it
  * exports real spans over OTLP to the benchmark's collector.
  *
- * argv: <data dir> [port]
+ * argv: <data dir> [port] [JSON of more startHttpServer options, e.g. {"maxSessions": 20000}]
  */
 import { startTelemetry } from '../../src/telemetry/setup.ts';
 
@@ -17,6 +17,10 @@ const server = await startHttpServer({
   dataDir: process.argv[2]!,
   port: Number(process.argv[3] ?? 0),
   defaultUser: 'bench',
+  // The PostgreSQL backend and stateless mode, for the storage benchmark's replicas.
+  storeUrl: process.env.MEMENTO_STORE_URL || undefined,
+  stateless: process.env.MEMENTO_BENCH_STATELESS === '1',
+  ...(process.argv[4] ? JSON.parse(process.argv[4]) : {}),
 });
 process.on('SIGTERM', () => {
   void server.close().finally(() => telemetry.shutdown().finally(() => process.exit(0)));

@@ -4,15 +4,14 @@
  * in seconds rather than minutes. Run as a separate process: the server that is measured
  * afterwards loads the directory from disk like any restarted server.
  */
-import { MemoryStore } from '../../src/server/index.ts';
+import { openStorage } from '../../src/server/index.ts';
 import { memoryText } from '../lib/corpus.ts';
 import { serveParent } from '../lib/child.ts';
 
 const CONCURRENCY = 64;
 
-async function seed(args: { dataDir: string; users: { user: string; count: number; seed?: number }[] }) {
-  const store = new MemoryStore({ dataDir: args.dataDir });
-  await store.init();
+async function seed(args: { dataDir: string; storeUrl?: string; users: { user: string; count: number; seed?: number }[] }) {
+  const store = await openStorage({ dataDir: args.dataDir, storeUrl: args.storeUrl });
   const started = performance.now();
   let total = 0;
   for (const { user, count, seed } of args.users) {

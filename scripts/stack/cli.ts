@@ -46,6 +46,19 @@ async function usualPorts(): Promise<Partial<StackPorts>> {
 
 const log = (line: string) => process.stderr.write(`stack: ${line}\n`);
 
+/**
+ * otel-collector.yaml's settings that are not addresses, passed through from the shell:
+ * the sampling share and thresholds, the span-metrics flush, the log level, the content opt-in.
+ */
+function collectorSettings(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    const passed = /^OTEL_COLLECTOR_(SAMPLING_|SPAN_METRICS_|LOG_LEVEL$)/.test(name) || name === 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT';
+    if (passed && value !== undefined) settings[name] = value;
+  }
+  return settings;
+}
+
 function describe(state: StackState): string {
   const p = state.processes;
   return [
@@ -72,7 +85,7 @@ async function up(): Promise<number> {
     return 0;
   }
   if (previous) await stopStack(previous);
-  const state = await startStack({ dir, ports: await usualPorts(), log });
+  const state = await startStack({ dir, ports: await usualPorts(), collectorEnv: collectorSettings(), log });
   process.stdout.write(`${describe(state)}\n`);
   return 0;
 }

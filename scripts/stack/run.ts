@@ -193,6 +193,8 @@ function startProcess(binary: string, args: string[], env: Record<string, string
 }
 
 export function isAlive(pid: number): boolean {
+  // 0 and negative pids address process groups: never probe or signal those.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -246,7 +248,7 @@ export async function startProgram(state: StackState, name: ProgramName, extraEn
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
 export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
-  if (!isAlive(pid)) return;
+  if (!isAlive(pid)) return; // also refuses pid 0 and negative pids
   try {
     process.kill(pid, 'SIGTERM');
   } catch {

@@ -101,6 +101,10 @@ export function modelError(err: unknown, settings: ModelSettings, retries: numbe
     return new TurnError(`${n.service} rejected the request (${status}): ${safeMessage(err).replace(/^\d{3} /, '')}`, type, { cause: err });
   }
   const at = settings.endpoint ? ` at ${endpointOf(settings.endpoint)}` : '';
+  if (err instanceof APIError) {
+    // An error event inside a stream: no status, the endpoint's own words.
+    return new TurnError(`${n.service}${at} reported an error in the middle of its answer: ${safeMessage(err)}`, 'stream_error', { cause: err });
+  }
   if (err instanceof TypeError && err.message === 'terminated') {
     // undici: the connection closed while the answer was still arriving.
     return new TurnError(`${n.service}${at} closed the connection before its answer was complete; check ${n.where} and try again.`, 'connection_closed', { cause: err });

@@ -43,7 +43,7 @@ export function guardModelFetch(base: FetchLike, options: GuardOptions): FetchLi
     const response = await base(input, init);
     const url = endpointOf(response.url || (input instanceof Request ? input.url : String(input)));
     if (!response.body) {
-      if (response.ok) return failing(response, options.stream, notACompletion(url, 'an empty body', options.hint));
+      if (response.ok) return failing(response, options.stream, notACompletion(url, response.status, 'an empty body', options.hint));
       return response;
     }
     const limits = { deadline, idleMs: options.idleMs, timeoutMs: options.timeoutMs };
@@ -69,15 +69,15 @@ export function guardModelFetch(base: FetchLike, options: GuardOptions): FetchLi
       const what = apiError
         ? `an error (${String(typeof apiError === 'object' ? (apiError.message ?? 'no message') : apiError).split('\n')[0]!.slice(0, 200)})`
         : `${type || 'no content type'} (${Buffer.byteLength(text)} bytes)`;
-      return failing(response, options.stream, notACompletion(url, what, options.hint));
+      return failing(response, options.stream, notACompletion(url, response.status, what, options.hint));
     }
     if (!options.stream) return rewrap(response, text, 'application/json');
     return rewrap(response, `data: ${JSON.stringify(asChunk(parsed))}\n\ndata: [DONE]\n\n`, 'text/event-stream');
   };
 }
 
-function notACompletion(url: string, what: string, hint: string): ModelResponseError {
-  return new ModelResponseError(`the model endpoint at ${url} answered 200 with ${what} instead of a chat completion; ${hint}.`);
+function notACompletion(url: string, status: number, what: string, hint: string): ModelResponseError {
+  return new ModelResponseError(`the model endpoint at ${url} answered ${status} with ${what} instead of a chat completion; ${hint}.`);
 }
 
 export function tooLarge(maxAnswerBytes: number): ModelResponseError {

@@ -8,9 +8,9 @@ import { FLAG_DEFAULTS, SETTINGS, setting } from '../config.ts';
 import { USER_ID_PATTERN } from '../protocol.ts';
 import { createHttpServer, McpHttpApp } from './http/app.ts';
 import { connectStdio, type StdioEnd } from './stdio.ts';
-import { DEFAULT_MAX_CONTENT_BYTES, MemoryStore } from './store.ts';
+import { openStorage } from './storage/index.ts';
 
-export { MemoryStore } from './store.ts';
+export { EmbeddedStorage, openStorage, type Storage } from './storage/index.ts';
 export { createMcpServer } from './tools.ts';
 
 export const DEFAULT_HOST = FLAG_DEFAULTS.host;
@@ -29,8 +29,10 @@ export const LOCAL_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
 const DRAIN_MS = 3000;
 
 export interface ServerOptions {
-  /** Storage root: one directory per user below it. */
+  /** Storage root: one directory per user below it (the embedded backend). */
   dataDir: string;
+  /** `postgres://…`: keep memories in PostgreSQL instead (replicated servers). */
+  storeUrl?: string | undefined;
   /** Largest memory content accepted, in UTF-8 bytes (default 4 MiB). */
   maxContentBytes?: number | undefined;
   /** The user when a request names none (default: MEMENTO_USER, else "default"). */
@@ -52,10 +54,12 @@ export interface HttpServerOptions extends ServerOptions {
   sessionIdleTimeoutMs?: number | undefined;
   /** Most live MCP sessions at once (default 1000); past it the longest-idle gives way, or 503. */
   maxSessions?: number | undefined;
-  /** Past the cap, a session idle at least this long is ended for a new one (default 60 s). */
+  /** Past the cap, a session idle at least this long is ended for a new one (default 60 s, or the idle timeout if shorter). */
   evictIdleAfterMs?: number | undefined;
   /** Longest a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number | undefined;
+  /** No MCP sessions: any replica can answer any request (use with a shared `storeUrl`). */
+  stateless?: boolean | undefined;
 }
 
 export interface RunningHttpServer {
@@ -101,26 +105,28 @@ function urlHost(host: string): string {
 
 /** Starts the HTTP server (Streamable HTTP /mcp, legacy SSE /sse + /messages, /health). */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
-  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
-  await store.init();
+  const store = await openStorage(options);
+  const maxContentBytes = store.maxContentBytes;
   const host = options.host ?? DEFAULT_HOST;
   const tokens =
     options.tokens === undefined ? undefined
     : options.tokens instanceof Map ? options.tokens
     : new Map(Object.entries(options.tokens));
   const wildcard = host === '0.0.0.0' || host === '::';
+  const idleTimeoutMs = options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
   const app = new McpHttpApp({
     store,
     defaultUser: options.defaultUser ?? serverDefaultUser(),
     tokens,
     sharedToken: options.sharedToken,
     allowedHosts: [...LOCAL_HOSTS, ...(wildcard ? [] : [host]), ...(options.allowedHosts ?? [])],
-    sessionIdleTimeoutMs: options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+    sessionIdleTimeoutMs: idleTimeoutMs,
     maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
-    evictIdleAfterMs: options.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS,
+    // A session past its idle timeout is ended anyway: it never has to wait longer for room.
+    evictIdleAfterMs: options.evictIdleAfterMs ?? Math.min(DEFAULT_EVICT_IDLE_AFTER_MS, idleTimeoutMs),
     maxBodyBytes: bodyLimit(maxContentBytes),
     bodyTimeoutMs: options.bodyTimeoutMs,
+    stateless: options.stateless,
   });
   const server = createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -131,6 +137,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   }).catch(async (err: unknown) => {
     await app.close();
+    await store.close();
     throw err;
   });
   const port = (server.address() as AddressInfo).port;
@@ -155,9 +162,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
 /** Serves MCP on stdin/stdout (or the given streams) until the input ends or close() is called. */
 export async function serveStdio(options: StdioServerOptions): Promise<RunningStdioServer> {
-  const maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
-  const store = new MemoryStore({ dataDir: options.dataDir, maxContentBytes });
-  await store.init();
+  const store = await openStorage(options);
+  const maxContentBytes = store.maxContentBytes;
   const session = await connectStdio({
     store,
     defaultUser: options.defaultUser ?? serverDefaultUser(),

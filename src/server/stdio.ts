@@ -7,7 +7,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { instrumentServerTransport } from '../telemetry/mcp.ts';
 import { LineTransport } from './stdio-transport.ts';
-import type { MemoryStore } from './store.ts';
+import type { Storage } from './storage/index.ts';
 import { createMcpServer } from './tools.ts';
 
 /** How a stdio session ended: at the end of its input, or because a stream failed. */
@@ -22,7 +22,7 @@ export interface StdioSession {
 }
 
 export async function connectStdio(options: {
-  store: MemoryStore;
+  store: Storage;
   defaultUser: string;
   stdin: Readable;
   stdout: Writable;

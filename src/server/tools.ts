@@ -22,13 +22,13 @@ import {
   MemoryNotFoundError,
   PREVIEW_CHARS,
   StorageError,
-  type MemoryStore,
-} from './store.ts';
+  type Storage,
+} from './storage/index.ts';
 
 export const SERVER_NAME = 'memento';
 
 export interface ToolContext {
-  store: MemoryStore;
+  store: Storage;
   /** The user when nothing else names one (MEMENTO_USER, else "default"). */
   defaultUser: string;
 }

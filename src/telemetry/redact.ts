@@ -5,9 +5,12 @@
  * HTTP client and server spans among them), status message, events (exception messages and
  * stacks), links — goes through log.ts `redact`: registered secrets (API key, tokens, the
  * credentials in configured URLs), URL userinfo and secret-looking query parameters.
+ * Metrics get the same on their way to OTLP (`redactingMetricExporter`).
  */
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ExportResult } from '@opentelemetry/core';
 import { redact } from '../log.ts';
 
 function clean(value: AttributeValue | undefined): AttributeValue | undefined {
@@ -67,4 +70,34 @@ export class RedactingSpanProcessor implements SpanProcessor {
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/**
+ * The same scrubbing for metrics on their way to OTLP: Memento's metric attributes are fixed,
+ * low-cardinality sets (no URL, no message), so this is a guarantee rather than a filter.
+ */
+export function redactingMetricExporter(inner: PushMetricExporter): PushMetricExporter {
+  return {
+    export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+      try {
+        for (const scope of metrics.scopeMetrics) {
+          for (const metric of scope.metrics) {
+            for (const point of metric.dataPoints as { attributes: Attributes }[]) {
+              // A copy when anything changes: the attribute set may be the aggregator's own key.
+              const copy = { ...point.attributes };
+              redactAttributes(copy);
+              if (Object.keys(copy).some((k) => copy[k] !== point.attributes[k])) point.attributes = copy;
+            }
+          }
+        }
+      } catch {
+        // As for spans: scrubbing never breaks the export.
+      }
+      inner.export(metrics, resultCallback);
+    },
+    forceFlush: () => inner.forceFlush(),
+    shutdown: () => inner.shutdown(),
+    ...(inner.selectAggregationTemporality ? { selectAggregationTemporality: inner.selectAggregationTemporality.bind(inner) } : {}),
+    ...(inner.selectAggregation ? { selectAggregation: inner.selectAggregation.bind(inner) } : {}),
+  };
 }

@@ -35,7 +35,7 @@ import { HttpClientSpans } from './http-client.ts';
 import { OTEL_SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
 import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
-import { RedactingSpanProcessor } from './redact.ts';
+import { redactingMetricExporter, RedactingSpanProcessor } from './redact.ts';
 import { redact } from '../log.ts';
 import { TurnRecorder } from './turn-recorder.ts';
 import { VERSION } from '../version.ts';
@@ -75,6 +75,7 @@ export function roleFromArgv(args: readonly string[]): Role | undefined {
     case undefined:
     case 'chat':
     case 'ask':
+    case 'doctor':
       return 'client';
     case 'serve':
       return 'server';
@@ -162,7 +163,7 @@ function start(role: Role, options: StartOptions): Telemetry {
     const interval = otelSetting(OTEL_SETTINGS.metricInterval);
     metricReaders.push(
       new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter(),
+        exporter: redactingMetricExporter(new OTLPMetricExporter()),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
         exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),

@@ -14,7 +14,7 @@ export interface ReportOptions {
 }
 
 /** Rows of cells; `right` marks numeric columns. Cell colouring happens after padding. */
-function table(
+export function table(
   header: string[],
   rows: string[][],
   right: boolean[],
@@ -39,10 +39,10 @@ function table(
   return [c.dim(line(header, -1)), ...rows.map((r, i) => line(r, i))];
 }
 
-function tools(summary: TurnSummary): string {
+export function tools(summary: TurnSummary): string {
   const counts = new Map<string, number>();
   for (const t of summary.tools) counts.set(t, (counts.get(t) ?? 0) + 1);
-  return [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ') || '-';
+  return forTerminal([...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ')) || '-';
 }
 
 export function turnStatus(summary: TurnSummary): string {
@@ -56,8 +56,8 @@ export function renderTurnList(turns: readonly TurnSummary[], options: ReportOpt
   const c = colors(options.color ?? false);
   const rows = turns.map((t) => [
     formatTime(t.startMs, true),
-    t.traceId.slice(0, 8),
-    t.user ?? '-',
+    forTerminal(t.traceId.slice(0, 8)),
+    forTerminal(t.user ?? '-'),
     formatMs(t.durationMs),
     formatMs(t.split.azureMs),
     formatMs(t.split.mcpMs),

@@ -8,6 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMemento, tempDir } from '../helpers/memento.ts';
 import { ModelEndpoint, reply, toolMessages, turnsOf } from '../helpers/model-endpoint.ts';
+import { buildTurn, hexId, T0, writeTraceFile } from '../traces/fixtures.ts';
+import { join } from 'node:path';
 
 const ESC = '\x1b';
 const BEL = '\x07';
@@ -83,6 +85,32 @@ describe('terminal injection', () => {
     expect(JSON.parse(run.stdout).answer).toBe(HOSTILE);
     // JSON escapes the C0 controls (ESC, BEL, CR) itself.
     expect(run.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f]/);
+  });
+});
+
+describe('terminal injection from a trace file', () => {
+  it('traces list and show print names, users and error types from the file inert', { timeout: 60_000 }, async () => {
+    const file = join(data.path, 'hostile-traces.jsonl');
+    const traceId = hexId('badc0de1');
+    const turn = await buildTurn({
+      traceId,
+      startMs: T0,
+      ms: 500,
+      user: `${ESC}[2Jmallory`,
+      errorType: `${ESC}]0;owned${BEL}`,
+      chats: [{ phase: 'intent', at: 0, ms: 100, input: 10, output: 1 }],
+      tools: [{ tool: `${ESC}[31mstore_memory`, at: 100, ms: 10 }],
+    });
+    await writeTraceFile(file, [turn]);
+    const [list, show] = await Promise.all([
+      runMemento(['traces', 'list', '--file', file]),
+      runMemento(['traces', 'show', traceId.slice(0, 8), '--file', file]),
+    ]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(show.code, show.stderr).toBe(0);
+    for (const out of [list.stdout, show.stdout]) expect(out).not.toMatch(RAW);
+    expect(list.stdout).toContain('^[[2Jmallory');
+    expect(show.stdout).toContain('^[[31mstore_memory');
   });
 });
 

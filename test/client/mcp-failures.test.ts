@@ -14,7 +14,7 @@ import { TurnCancelled, TurnError } from '../../src/client/errors.ts';
 import { agentFetch, createAgent } from '../../src/client/http.ts';
 import { McpConnection } from '../../src/client/mcp.ts';
 import { mcpFailure } from '../../src/client/mcp-failure.ts';
-import { MemoryStore, startHttpServer, type RunningHttpServer } from '../../src/server/index.ts';
+import { EmbeddedStorage, startHttpServer, type RunningHttpServer } from '../../src/server/index.ts';
 import { createMcpServer } from '../../src/server/tools.ts';
 import { freePort, tempDir } from '../helpers/memento.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -192,7 +192,7 @@ describe('a failed MCP request, by what it says about itself', () => {
 
 describe('over legacy SSE', () => {
   it('HTTP 404 for a POST (HttpStatusError.status): the session is gone, so it is sent once more on a new one', async () => {
-    const store = new MemoryStore({ dataDir: data.path });
+    const store = new EmbeddedStorage({ dataDir: data.path });
     await store.init();
     // The SDK's own legacy SSE server in front of Memento's tools, whose sessions the test can forget.
     const sessions = new Map<string, SSEServerTransport>();

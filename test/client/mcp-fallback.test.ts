@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { agentFetch, createAgent } from '../../src/client/http.ts';
 import { McpConnection } from '../../src/client/mcp.ts';
-import { MemoryStore } from '../../src/server/index.ts';
+import { EmbeddedStorage } from '../../src/server/index.ts';
 import { createMcpServer } from '../../src/server/tools.ts';
 import { tempDir } from '../helpers/memento.ts';
 
@@ -21,7 +21,7 @@ const seen: string[] = [];
 
 beforeAll(async () => {
   data = await tempDir();
-  const store = new MemoryStore({ dataDir: data.path });
+  const store = new EmbeddedStorage({ dataDir: data.path });
   await store.init();
   const transports = new Map<string, SSEServerTransport>();
   http = createServer(async (req, res) => {

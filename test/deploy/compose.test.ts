@@ -68,6 +68,9 @@ function flag(args: string[] | undefined, name: string): string | undefined {
   return i >= 0 ? args?.[i + 1] : undefined;
 }
 
+/** The services of the `replicas` profile. */
+const REPLICA_PROFILE = ['postgres', 'mcp-1', 'mcp-2', 'proxy'];
+
 describe('docker-compose.yml: the file', () => {
   it('validates against the Compose specification’s JSON schema', () => {
     const validate = composeValidator();
@@ -84,10 +87,13 @@ describe('docker-compose.yml: the file', () => {
     expect(env('client', 'MEMENTO_MCP_TOKEN')).toBe('test-token');
   });
 
-  it('has the stack the issue asks for, and the client only on request', () => {
-    expect(Object.keys(services).sort()).toEqual(['client', 'collector', 'jaeger', 'mcp', 'prometheus']);
+  it('has the stack the issue asks for, the client only on request, and the replicas behind a profile', () => {
+    expect(Object.keys(services).sort()).toEqual(['client', 'collector', 'jaeger', 'mcp', 'mcp-1', 'mcp-2', 'postgres', 'prometheus', 'proxy']);
     expect(services.client?.profiles).toEqual(['client']);
-    for (const [name, s] of Object.entries(services)) if (name !== 'client') expect(s.profiles, name).toBeUndefined();
+    for (const name of REPLICA_PROFILE) expect(services[name]?.profiles, name).toEqual(['replicas']);
+    for (const [name, s] of Object.entries(services)) {
+      if (name !== 'client' && !REPLICA_PROFILE.includes(name)) expect(s.profiles, name).toBeUndefined();
+    }
   });
 
   it('pins every image version once, in x-images', () => {
@@ -115,7 +121,7 @@ describe('docker-compose.yml: the file', () => {
   it('has healthchecks where the images allow them', () => {
     // Jaeger's and Prometheus' images have wget; the Memento image's HEALTHCHECK is in the
     // Dockerfile (dockerfile.test.ts); the collector image has no shell to run one.
-    for (const name of ['jaeger', 'prometheus']) expect(services[name]?.healthcheck?.test?.[0], name).toBe('CMD-SHELL');
+    for (const name of ['jaeger', 'prometheus', 'postgres', 'proxy']) expect(services[name]?.healthcheck?.test?.[0], name).toBe('CMD-SHELL');
     expect(services.mcp?.healthcheck).toBeUndefined();
     expect(services.client?.healthcheck?.disable).toBe(true);
     expect(services.collector?.healthcheck).toBeUndefined();
@@ -126,7 +132,8 @@ describe('docker-compose.yml: the file', () => {
       for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
         expect(Object.keys(services), `${name} → ${dep}`).toContain(dep);
         if (condition === 'service_healthy') {
-          expect(dep === 'mcp' || services[dep]?.healthcheck?.test, `${dep} has a healthcheck`).toBeTruthy();
+          // Services built from the Dockerfile have its HEALTHCHECK.
+          expect(services[dep]?.build || services[dep]?.healthcheck?.test, `${dep} has a healthcheck`).toBeTruthy();
         }
       }
     }
@@ -297,3 +304,39 @@ function composeValidator() {
   const ajv = new Ajv({ strict: false, allErrors: true });
   return ajv.compile(schema);
 }
+
+describe('docker-compose.yml: the replicas profile', () => {
+  const nginx = readText('deploy/nginx/replicas.conf');
+
+  it('replicas are stateless and share PostgreSQL: the store URL names the postgres service, its user and database', () => {
+    for (const name of ['mcp-1', 'mcp-2']) {
+      const s = services[name]!;
+      expect(s.command, name).toContain('--stateless');
+      expect(s.command, name).not.toContain('--data-dir');
+      const url = new URL(env(name, 'MEMENTO_STORE_URL'));
+      expect(url.protocol).toBe('postgres:');
+      expect(url.hostname).toBe('postgres');
+      expect(url.port).toBe('5432');
+      expect(url.username).toBe(env('postgres', 'POSTGRES_USER'));
+      expect(decodeURIComponent(url.password)).toBe(env('postgres', 'POSTGRES_PASSWORD'));
+      expect(url.pathname).toBe(`/${env('postgres', 'POSTGRES_DB')}`);
+      expect(s.depends_on?.postgres?.condition).toBe('service_healthy');
+      // The proxy passes the Host the client used; inside the network that is "proxy".
+      expect((flag(s.command, '--allowed-hosts') ?? '').split(',')).toContain('proxy');
+    }
+    expect(services.postgres?.ports).toBeUndefined();
+  });
+
+  it('the proxy balances round robin over exactly the two replicas, on the port they serve', () => {
+    const upstream = /upstream memento \{([^}]*)\}/.exec(nginx)?.[1] ?? '';
+    const servers = [...upstream.matchAll(/server\s+([^:;\s]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
+    expect(servers.sort()).toEqual(['mcp-1:8000', 'mcp-2:8000']);
+    for (const name of ['mcp-1', 'mcp-2']) expect(flag(services[name]?.command, '--port')).toBe('8000');
+    // Round robin is nginx's default: no affinity of any kind.
+    expect(nginx).not.toMatch(/\b(ip_hash|hash|sticky|least_conn)\b/);
+    expect(nginx).toMatch(/proxy_set_header Host \$http_host;/);
+    const listen = Number(/listen (\d+);/.exec(nginx)?.[1]);
+    expect(publishes('proxy', listen)).toBe(true);
+    expect(services.proxy?.volumes).toContain('./deploy/nginx/replicas.conf:/etc/nginx/conf.d/default.conf:ro');
+  });
+});

@@ -18,18 +18,27 @@ const STORAGE: Record<string, string> = {
   delete_memory: 'delete',
 };
 
+/** The database statements (CLIENT spans) under each storage span, embedded backend. */
+const STATEMENTS: Record<string, string[]> = {
+  store_memory: ['INSERT memories'],
+  retrieve_memories: ['SELECT memories'],
+  search_memories: ['SELECT fts'],
+  get_memory: ['SELECT memories'],
+  delete_memory: ['SELECT memories', 'DELETE memories'],
+};
+
 export interface TurnShape {
   /** The one tool the turn calls. */
   tool: string;
   /** The session connected in this turn (initialize, the initialized notification, tools/list). */
   connected: boolean;
-  /** The server read the user's directory in this turn (its first call for that user). */
+  /** The server's first call for that user (no span of its own since the SQLite index). */
   loaded: boolean;
   deployment?: string;
 }
 
 /** `service name` for every span a one-tool turn over Streamable HTTP produces, sorted. */
-export function expectedSpans({ tool, connected, loaded, deployment = 'gpt-4o-mini' }: TurnShape): string[] {
+export function expectedSpans({ tool, connected, deployment = 'gpt-4o-mini' }: TurnShape): string[] {
   const client = (name: string) => `${CLIENT} ${name}`;
   const server = (name: string) => `${SERVER} ${name}`;
   const names = [
@@ -45,6 +54,7 @@ export function expectedSpans({ tool, connected, loaded, deployment = 'gpt-4o-mi
     server('POST'),
     server(`tools/call ${tool}`),
     server(`memento.storage.${STORAGE[tool]}`),
+    ...(STATEMENTS[tool] ?? []).map(server),
   ];
   if (connected) {
     names.push(
@@ -61,7 +71,6 @@ export function expectedSpans({ tool, connected, loaded, deployment = 'gpt-4o-mi
       server('tools/list'),
     );
   }
-  if (loaded) names.push(server('memento.storage.load'));
   return names.sort();
 }
 

@@ -64,6 +64,7 @@ describe('/health', () => {
       status: 'ok',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       uptimeSeconds: expect.any(Number),
+      storage: 'embedded',
       dataDirWritable: true,
     });
     expect(text).not.toContain('health-check-secret-token');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveInside, UnsafePathError } from '../../src/server/path-safety.ts';
-import { FILE_RULES, USER_RULES } from '../../src/server/store.ts';
+import { FILE_RULES, USER_RULES } from '../../src/server/storage/index.ts';
 
 const ROOT = path.resolve('/srv/memento-data');
 const user = (name: unknown) => resolveInside(ROOT, name, USER_RULES);

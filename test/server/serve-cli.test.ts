@@ -21,7 +21,7 @@ describe('memento serve', () => {
   it('documents its flags in --help', async () => {
     const help = await runMemento(['serve', '--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--host', '--port', '--data-dir', '--stdio', '--tokens', '--allowed-hosts', '--session-timeout', '--max-content-size']) {
+    for (const flag of ['--host', '--port', '--data-dir', '--stdio', '--tokens', '--allowed-hosts', '--session-timeout', '--max-sessions', '--max-content-size']) {
       expect(help.stdout).toContain(flag);
     }
   });
@@ -86,7 +86,7 @@ describe('memento serve', () => {
     await client.ok('store_memory', { content: 'whose?' });
     await client.close();
     await server.stop();
-    expect(await readdir(dir)).toEqual(['carol']);
+    expect((await readdir(dir)).filter((n) => !n.startsWith('.memento-index'))).toEqual(['carol']);
     const bad = await runMemento(['serve', '--port', '0', '--data-dir', dir], { env: { MEMENTO_USER: '../root' } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/MEMENTO_USER "\.\.\/root" is not a valid user id/);
@@ -127,6 +127,6 @@ describe('memento serve', () => {
     expect(byId[2].result.structuredContent.size).toBe(9);
     expect(byId[3].result.tools).toHaveLength(5);
     expect(stderr).toMatch(/shutting down reason="end of input"/);
-    expect(await readdir(join(data.path, 'stdio'))).toEqual(['dora']);
+    expect((await readdir(join(data.path, 'stdio'))).filter((n) => !n.startsWith('.memento-index'))).toEqual(['dora']);
   });
 });

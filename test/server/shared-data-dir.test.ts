@@ -1,7 +1,8 @@
 /*
  * Two server processes on one data directory — two `memento chat` windows each start their
- * own server on ./memento-data — must see each other's memories: a store in one shows up
- * in the other, and so does a delete.
+ * own server — must agree at every moment: in each of 50 rounds both store at the same
+ * instant, then both list; the totals must be equal and right (0 disagreeing rounds), no store
+ * may fail, and a memory written by one is read and deleted through the other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -34,21 +35,33 @@ afterAll(async () => {
 });
 
 describe('two servers on one data directory', () => {
-  it('see each other\'s stores and deletes', async () => {
+  it('see each other\'s stores and deletes at once: 0 disagreeing rounds of 50, no failed store', { timeout: 120_000 }, async () => {
     const a = await server();
     const b = await server();
-    // Both have loaded gina's (empty) memories before either writes.
+    // Both have looked at gina's (empty) memories before either writes.
     expect((await call(a, 'retrieve_memories', {})).memories).toEqual([]);
     expect((await call(b, 'retrieve_memories', {})).memories).toEqual([]);
 
-    const stored = await call(a, 'store_memory', { content: 'the bike lock code is 4711', tags: ['home'] });
-    const seen = await call(b, 'retrieve_memories', {});
-    expect(seen.memories.map((m: { id: string }) => m.id)).toEqual([stored.id]);
-    expect((await call(b, 'search_memories', { query: 'bike lock' })).memories).toHaveLength(1);
-    expect((await call(b, 'get_memory', { id: stored.id })).content).toBe('the bike lock code is 4711');
+    const disagreeing: string[] = [];
+    for (let round = 1; round <= 50; round++) {
+      // Same name, same second, two processes: the name race the index must not lose.
+      const [x, y] = await Promise.all([
+        call(a, 'store_memory', { content: `round ${round} from a`, filename: 'race.txt' }),
+        call(b, 'store_memory', { content: `round ${round} from b`, filename: 'race.txt' }),
+      ]);
+      expect(x.file).not.toBe(y.file);
+      const [la, lb] = await Promise.all([call(a, 'retrieve_memories', { limit: 1 }), call(b, 'retrieve_memories', { limit: 1 })]);
+      if (la.total !== 2 * round || lb.total !== 2 * round) disagreeing.push(`round ${round}: a ${la.total}, b ${lb.total}`);
+    }
+    expect(disagreeing).toEqual([]);
 
+    const stored = await call(a, 'store_memory', { content: 'the bike lock code is 4711', tags: ['home'] });
+    expect((await call(b, 'search_memories', { query: 'bike lock' })).memories.map((m: { id: string }) => m.id)).toEqual([stored.id]);
+    expect((await call(b, 'get_memory', { id: stored.id })).content).toBe('the bike lock code is 4711');
     await call(b, 'delete_memory', { id: stored.id });
-    expect((await call(a, 'retrieve_memories', {})).memories).toEqual([]);
     expect((await call(a, 'search_memories', { query: 'bike' })).memories).toEqual([]);
+    const refused = await a.callTool({ name: 'get_memory', arguments: { id: stored.id }, _meta: { 'memento/user': 'gina' } });
+    expect(refused.isError).toBe(true);
+    expect((await call(a, 'retrieve_memories', { limit: 1 })).total).toBe(100);
   });
 });

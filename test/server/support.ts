@@ -84,11 +84,14 @@ export async function connect(kind: Kind, baseUrl: string, options: ConnectOptio
   };
 }
 
-/** Every file below `dir`, as paths relative to it. */
+/** The embedded backend's index database in the data root (and its WAL files). */
+export const INDEX_FILES = /^\.memento-index\.sqlite(-wal|-shm)?$/;
+
+/** Every file below `dir`, as paths relative to it, without the index database. */
 export async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
-    .filter((e) => e.isFile())
+    .filter((e) => e.isFile() && !(e.parentPath === dir && INDEX_FILES.test(e.name)))
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
     .sort();
 }

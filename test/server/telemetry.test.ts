@@ -60,6 +60,9 @@ describe('server telemetry', () => {
     expect(call.status.code).toBe(STATUS.UNSET);
     expect(call.attributes).toEqual({
       'mcp.method.name': 'tools/call',
+      // Who called: the HTTP peer of the request that carried the message.
+      'client.address': '127.0.0.1',
+      'client.port': expect.any(Number),
       'gen_ai.tool.name': 'store_memory',
       'gen_ai.operation.name': 'execute_tool',
       'jsonrpc.request.id': expect.any(String),
@@ -82,6 +85,16 @@ describe('server telemetry', () => {
       'memento.storage.operation': 'write',
       'memento.memory.id': id,
       'memento.memory.content.size': Buffer.byteLength(CONTENT),
+    });
+    // The index statement beneath it, by the database conventions: no parameters, no content.
+    const insert = inTrace.find((s) => s.name === 'INSERT memories')!;
+    expect(insert.parentSpanId).toBe(write.spanId);
+    expect(insert.kind).toBe(SPAN_KIND.CLIENT);
+    expect(insert.attributes).toEqual({
+      'db.system.name': 'sqlite',
+      'db.operation.name': 'INSERT',
+      'db.collection.name': 'memories',
+      'db.query.summary': 'INSERT memories',
     });
     await client.close();
   });

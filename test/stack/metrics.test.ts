@@ -65,7 +65,7 @@ describe('span metrics in the real Prometheus', () => {
     const names = await waitFor('span names', async () => {
       const found = await promQuery('sum by (service_name, span_name, span_kind) (traces_span_metrics_calls_total)');
       const names = found.map((s) => `${s.metric.service_name} ${s.metric.span_kind} ${s.metric.span_name}`);
-      return names.includes('memento-mcp-server SPAN_KIND_SERVER tools/call retrieve_memories') ? names : undefined;
+      return names.includes('memento-mcp-server SPAN_KIND_SERVER tools/call store_memory') ? names : undefined;
     });
     expect(names).toEqual(expect.arrayContaining([
       'memento-client SPAN_KIND_INTERNAL invoke_agent memento',

@@ -51,6 +51,22 @@ describe('the built collector', () => {
   });
 });
 
+describe('the versions', () => {
+  it('docker-compose.yml pins the images to the releases running here', () => {
+    const images = (parse(readFileSync(`${ROOT}/docker-compose.yml`, 'utf8')) as { 'x-images': Record<string, string> })['x-images'];
+    const { collector, jaeger, prometheus } = stack().processes;
+    expect(images.collector).toBe(`otel/opentelemetry-collector-contrib:${collector.release}`);
+    expect(images.jaeger).toBe(`jaegertracing/jaeger:${jaeger.release}`);
+    expect(images.prometheus).toBe(`prom/prometheus:v${prometheus.release}`);
+  });
+
+  it('the collector binary reports the manifest’s release', async () => {
+    const { collector } = stack().processes;
+    const { stdout } = await run(collector.binary, ['--version']);
+    expect(stdout.trim()).toBe(`otelcol-memento version ${collector.release}`);
+  });
+});
+
 describe('the running stack', () => {
   it('each program answers its health endpoint', async () => {
     const s = stack();

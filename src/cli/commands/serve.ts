@@ -5,9 +5,10 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { dataDir as defaultDataDir, mcpSettings } from '../../config.ts';
+import { dataDir as defaultDataDir, mcpSettings, storeUrl as configuredStoreUrl } from '../../config.ts';
 import { log, registerSecret } from '../../log.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
+import { StorageError } from '../../server/storage/types.ts';
 import { serveStdio, serverDefaultUser, startHttpServer } from '../../server/index.ts';
 import { CliError, EXIT } from '../errors.ts';
 
@@ -15,7 +16,11 @@ export interface ServeOptions {
   host: string;
   port: number;
   dataDir?: string;
+  /** `postgres://…`: PostgreSQL storage instead of the data directory. */
+  store?: string;
   stdio?: boolean;
+  /** No sessions on /mcp: for replicas behind a load balancer. */
+  stateless?: boolean;
   tokens?: string;
   /** Comma-separated extra host names for the Host/Origin allow-list; "*" allows any. */
   allowedHosts?: string;
@@ -95,6 +100,24 @@ async function checkTokensFileMode(file: string): Promise<void> {
   }
 }
 
+/** The PostgreSQL URL, checked; its password is registered as a secret so no log shows it. */
+function storeUrlOf(raw: string | undefined): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError('--store (MEMENTO_STORE_URL) is not a URL; expected postgres://user:password@host:5432/database', EXIT.usage);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new CliError(`--store (MEMENTO_STORE_URL) must be a postgres:// URL; got a ${url.protocol}// URL`, EXIT.usage);
+  }
+  registerSecret(decodeURIComponent(url.password));
+  registerSecret(value);
+  return value;
+}
+
 /** Resolves on the first SIGINT or SIGTERM. */
 function stopSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
   let dispose = () => {};
@@ -120,15 +143,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.usage);
   }
-  const common = { dataDir, defaultUser, maxContentBytes: opts.maxContentSize };
+  const storeUrl = storeUrlOf(opts.store ?? configuredStoreUrl());
+  const common = { dataDir, storeUrl, defaultUser, maxContentBytes: opts.maxContentSize };
   const signal = stopSignal();
   try {
     if (opts.stdio) {
+      if (opts.stateless) log.warn('--stateless applies to HTTP only');
       if (opts.tokens) log.warn('--tokens applies to HTTP only; over stdio the host that started the server is trusted');
       const running = await serveStdio(common).catch((err: unknown) => {
+        if (err instanceof StorageError) throw new CliError(err.message);
         throw new CliError(`cannot use the data directory ${dataDir}: ${(err as { code?: string }).code ?? String(err)}`);
       });
-      log.info('memento MCP server on stdio', { dataDir });
+      log.info('memento MCP server on stdio', storeUrl ? { store: 'postgres' } : { dataDir });
       const ended = await Promise.race([running.closed, signal.promise]);
       const failure = typeof ended === 'object' ? ended.error : undefined;
       if (failure) {
@@ -158,7 +184,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
       allowedHosts,
       sessionIdleTimeoutMs: opts.sessionTimeout * 1000,
       maxSessions: opts.maxSessions,
+      stateless: opts.stateless,
     }).catch((err: unknown) => {
+      if (err instanceof StorageError) throw new CliError(err.message);
       const code = (err as { code?: string }).code;
       if (code === 'EADDRINUSE') throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
       if (code === 'EADDRNOTAVAIL') throw new CliError(`cannot bind ${opts.host}: no such local address`);
@@ -170,8 +198,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     log.info(`memento MCP server listening on ${running.url}`, {
       mcp: `${running.url}/mcp`,
       sse: `${running.url}/sse`,
-      dataDir,
+      ...(storeUrl ? { store: 'postgres' } : { dataDir }),
       auth: tokens ? 'tokens file' : sharedToken ? 'shared token' : 'none',
+      ...(opts.stateless ? { mode: 'stateless' } : {}),
     });
     if ((opts.host === '0.0.0.0' || opts.host === '::') && allowedHosts.length === 0) {
       log.warn('bound to all interfaces, but only localhost names pass the Host check; add --allowed-hosts');

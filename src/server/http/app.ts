@@ -9,10 +9,12 @@
  * token, after which the Authorization header is removed from the request, so the SDK, the span
  * decorators and the handlers never hold the token.
  */
+import { context } from '@opentelemetry/api';
+import { withPeer } from '../../telemetry/peer.ts';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { log } from '../../log.ts';
 import { VERSION } from '../../version.ts';
-import type { MemoryStore } from '../store.ts';
+import type { Storage } from '../storage/index.ts';
 import { createMcpServer } from '../tools.ts';
 import { discardUnreadBody } from './body.ts';
 import { HttpError, JSONRPC, sendError, sendJson } from './errors.ts';
@@ -20,14 +22,11 @@ import { allowMethod, authenticate, checkHostAndOrigin, hostPolicy, scrubAuthori
 import { openSse, sseMessage, streamable, type RouteContext } from './routes.ts';
 import { SessionRegistry } from './sessions.ts';
 
-export { JSONRPC } from './errors.ts';
-export { hostnameOf } from './gates.ts';
-
 /** Default longest time a request body may take to arrive. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 export interface HttpAppOptions {
-  store: MemoryStore;
+  store: Storage;
   defaultUser: string;
   /** Bearer token → user (`--tokens`): the token decides the user. */
   tokens?: ReadonlyMap<string, string> | undefined;
@@ -45,6 +44,8 @@ export interface HttpAppOptions {
   maxBodyBytes: number;
   /** Longest a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number | undefined;
+  /** No sessions on /mcp (replicas behind a round-robin balancer); legacy SSE is refused. */
+  stateless?: boolean | undefined;
 }
 
 export class McpHttpApp {
@@ -72,6 +73,7 @@ export class McpHttpApp {
       sessions: this.sessions,
       newServer: () => createMcpServer({ store: options.store, defaultUser: options.defaultUser }),
       body: { maxBytes: options.maxBodyBytes, timeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS },
+      stateless: options.stateless,
     };
   }
 
@@ -87,7 +89,8 @@ export class McpHttpApp {
         if (--this.inFlight === 0) this.drained?.();
       });
     }
-    this.route(req, res).catch((err: unknown) => {
+    // Who called, for the MCP server spans of the messages this request carries.
+    context.with(withPeer(context.active(), req.socket), () => this.route(req, res)).catch((err: unknown) => {
       log.error('HTTP request failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       if (!res.headersSent) sendError(res, 500, JSONRPC.internalError, 'Internal error');
       else res.end();
@@ -115,6 +118,10 @@ export class McpHttpApp {
       scrubAuthorization(req);
       const auth = authenticate(authorization, this.tokens);
       if (this.closed) throw new HttpError(503, JSONRPC.serverError, 'The server is shutting down.');
+      if (this.options.stateless && url.pathname !== '/mcp') {
+        // A legacy SSE session lives in one process: behind a balancer its messages would go astray.
+        throw new HttpError(404, JSONRPC.invalidRequest, 'Not found: this server is stateless (--stateless) and answers Streamable HTTP on /mcp only.');
+      }
       switch (url.pathname) {
         case '/mcp':
           allowMethod(method, ['POST', 'GET', 'DELETE']);
@@ -135,18 +142,22 @@ export class McpHttpApp {
   }
 
   private async health(res: ServerResponse, headOnly: boolean): Promise<void> {
-    const writable = await this.options.store.writable();
+    const health = await this.options.store.health();
+    const ok = health.status === 'ok';
     const body = {
-      status: writable ? 'ok' : 'degraded',
+      status: health.status,
       version: VERSION,
       uptimeSeconds: Math.round((performance.now() - this.startedAt) / 10) / 100,
-      dataDirWritable: writable,
+      storage: health.backend,
+      // Kept for monitors written against earlier versions.
+      dataDirWritable: ok,
+      ...(health.problem ? { problem: health.problem } : {}),
     };
     if (headOnly) {
-      res.writeHead(writable ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end();
       return;
     }
-    sendJson(res, writable ? 200 : 503, body);
+    sendJson(res, ok ? 200 : 503, body);
   }
 
   /** Resolves when no request (other than a stream) is in progress, or after `timeoutMs`. */

@@ -2,6 +2,9 @@
  * The MCP routes: Streamable HTTP at /mcp (one session per initialize, named by Mcp-Session-Id)
  * and the legacy HTTP+SSE pair, a GET /sse stream plus POST /messages?sessionId=…. Each new
  * session gets its own McpServer from the factory (the SDK's `getServer()` pattern).
+ *
+ * With `--stateless`, /mcp is answered by `stateless()` below instead: a server and transport
+ * per POST and no session, so the registry (its cap and sweeper) is not involved.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +24,8 @@ export interface RouteContext {
   /** A fresh McpServer for a new session. */
   newServer: () => McpServer;
   body: BodyLimits;
+  /** `--stateless`: no sessions; every POST is answered on its own, by whichever replica gets it. */
+  stateless?: boolean | undefined;
 }
 
 type Authed = IncomingMessage & { auth?: AuthInfo | undefined };
@@ -37,6 +42,7 @@ function sessionIdOf(req: IncomingMessage): string | undefined {
 
 /** /mcp: POST messages, GET the server's stream, DELETE to end a session. */
 export async function streamable(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, auth: AuthInfo | undefined): Promise<void> {
+  if (ctx.stateless) return stateless(ctx, req, res, auth);
   const sessionId = sessionIdOf(req);
   const withAuth: Authed = Object.assign(req, { auth });
   if (req.method !== 'POST') {
@@ -85,6 +91,29 @@ async function openStreamableSession(ctx: RouteContext, req: Authed, res: Server
   await transport.handleRequest(req, res, body);
   // An initialize that failed leaves a server no session points to.
   if (!transport.sessionId || !ctx.sessions.has(transport.sessionId)) await server.close();
+}
+
+/**
+ * /mcp with `--stateless`: the SDK's stateless mode, a server and transport per POST and no
+ * Mcp-Session-Id, so a plain round-robin balancer may send each request to any replica (the
+ * memories live in the shared store). There is no server stream to GET and no session to
+ * DELETE: 405, which clients take as "no stream offered".
+ */
+async function stateless(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, auth: AuthInfo | undefined): Promise<void> {
+  if (req.method !== 'POST') {
+    throw new HttpError(405, JSONRPC.serverError, 'Method Not Allowed: this server is stateless (--stateless); it answers POST only.', { allow: 'POST' });
+  }
+  const body = await readJson(req, ctx.body);
+  const server = ctx.newServer();
+  const transport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: true,
+    maxRequestBodySize: ctx.body.maxBytes,
+  });
+  releaseJsonResponseStreams(transport);
+  res.once('close', () => void server.close().catch(() => {}));
+  await server.connect(instrumentServerTransport(transport, { transport: 'http' }));
+  await transport.handleRequest(Object.assign(req, { auth }), res, body);
 }
 
 /** GET /sse: opens a legacy session whose answers flow down this stream. */

@@ -15,6 +15,7 @@ import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { log } from '../../log.ts';
 import { HttpError, JSONRPC } from './errors.ts';
+import { MemoryReleaser } from './memory.ts';
 
 interface SessionState {
   server: McpServer;
@@ -49,6 +50,7 @@ export class SessionRegistry {
   private readonly sweeper: NodeJS.Timeout;
   /** Sessions admitted but not yet registered (an initialize in progress). */
   private reserved = 0;
+  private readonly memory = new MemoryReleaser();
 
   constructor(options: SessionLimits) {
     this.idleTimeoutMs = options.idleTimeoutMs;
@@ -142,15 +144,19 @@ export class SessionRegistry {
 
   private sweep(): void {
     const cutoff = Date.now() - this.idleTimeoutMs;
+    let ended = 0;
     for (const [id, session] of this.sessions) {
       if (session.active > 0 || session.lastSeen > cutoff) continue;
       this.end(id, session, 'past the idle timeout');
+      ended++;
     }
+    if (ended > 0) this.memory.sessionsEnded(ended, this.sessions.size);
   }
 
   /** Ends every session and stops the sweeper. */
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
+    this.memory.dispose();
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.allSettled(sessions.map((s) => s.server.close()));
