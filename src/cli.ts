@@ -16,6 +16,7 @@ import type { AskOptions } from './cli/commands/ask.ts';
 import type { ServeOptions } from './cli/commands/serve.ts';
 import type { SimulatorOptions } from './cli/commands/simulator.ts';
 import type { TracesOptions } from './cli/commands/traces.ts';
+import type { DoctorOptions } from './cli/commands/doctor.ts';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -101,6 +102,7 @@ function buildProgram(): Command {
     .argument('<text...>', 'what to say (quotes optional)')
     .addOption(userOption())
     .option('--json', 'print {answer, traceId, durationMs, phases, …} as JSON')
+    .option('-c, --continue', "continue this user's last conversation (its kept history) instead of starting a new one")
     .addOption(trafficOption())
     .addOption(waterfallOption())
     .action((text: string[], opts: Omit<AskOptions, 'text'>) =>
@@ -129,7 +131,7 @@ function buildProgram(): Command {
     )
     .option(
       '--max-sessions <count>',
-      'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
+      'most live MCP sessions at once; past it the longest-idle session (idle at least 60 s or the session timeout) gives way, else 503',
       integer('--max-sessions', 1, 1_000_000),
       D.maxSessions,
     )
@@ -168,7 +170,7 @@ function buildProgram(): Command {
 
   const traces = program
     .command('traces')
-    .description('per-turn trace views from the local trace file or from Jaeger');
+    .description('per-turn and per-conversation trace views from the local trace file or from Jaeger');
   const traceSource = (cmd: Command) =>
     cmd
       .option('-f, --file <file>', `trace file ${backedBy(S.traceFile)}`)
@@ -179,15 +181,42 @@ function buildProgram(): Command {
     .action((opts: TracesOptions) =>
       later(async () => (await import('./cli/commands/traces.ts')).traces('list', opts)),
     );
-  traceSource(traces.command('show').description('one turn as a waterfall').argument('<traceId>', 'trace id (a unique prefix is enough)'))
-    .action((id: string, opts: TracesOptions) =>
-      later(async () => (await import('./cli/commands/traces.ts')).traces('show', { ...opts, traceId: id })),
+  traceSource(
+    traces
+      .command('show')
+      .description('one turn as a waterfall, or with --conversation ID the turns of one conversation')
+      .argument('[traceId]', 'trace id (a unique prefix is enough)'),
+  )
+    .option('-c, --conversation <id>', 'show this conversation (gen_ai.conversation.id; a unique prefix is enough)')
+    .action((id: string | undefined, opts: TracesOptions) =>
+      later(async () => {
+        if (!id && opts.conversation === undefined) throw new CliError('show needs a trace id or --conversation ID', EXIT.usage);
+        return (await import('./cli/commands/traces.ts')).traces('show', { ...opts, ...(id ? { traceId: id } : {}) });
+      }),
+    );
+  traceSource(traces.command('conversations').description('conversations: turns, time, tokens, tool calls and errors per gen_ai.conversation.id'))
+    .option('-c, --conversation <id>', 'only this conversation, its turns in order')
+    .option('-n, --limit <n>', 'how many conversations', integer('--limit', 1, 100_000))
+    .action((opts: TracesOptions) =>
+      later(async () => (await import('./cli/commands/traces.ts')).traces('conversations', opts)),
     );
   traceSource(traces.command('stats').description('Azure vs MCP latency: p50 / p95 / max per phase and per tool; slow turns'))
     .option('--slow <ms>', 'list turns slower than this', integer('--slow', 1, 86_400_000), D.slowMs)
     .option('-n, --limit <n>', 'only the newest n turns', integer('--limit', 1, 1_000_000))
     .action((opts: TracesOptions) =>
       later(async () => (await import('./cli/commands/traces.ts')).traces('stats', opts)),
+    );
+
+  program
+    .command('doctor')
+    .description('check the whole path end to end (model, MCP server, OTLP, a test turn in Jaeger and Prometheus) and print a checklist')
+    .addOption(userOption())
+    .option('--jaeger <url>', "Jaeger's query service, to find the test turn in [MEMENTO_JAEGER_URL; unset: skipped]")
+    .option('--prometheus <url>', 'Prometheus, to find the span metrics in [MEMENTO_PROMETHEUS_URL; unset: skipped]')
+    .option('--wait <ms>', 'how long to wait for the test turn to reach Jaeger and Prometheus', integer('--wait', 0, 600_000), 30_000)
+    .option('--json', 'print {ok, checks: [{name, status, detail}]} as JSON')
+    .action((opts: DoctorOptions & { wait: number }) =>
+      later(async () => (await import('./cli/commands/doctor.ts')).doctor({ ...opts, waitMs: opts.wait })),
     );
 
   return program;

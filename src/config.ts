@@ -99,6 +99,19 @@ const list: Parser<string[]> = (raw) => raw.split(',').map((s) => s.trim()).filt
 /** A file path, or a false word (`off`) for none. */
 const pathOrOff: Parser<string | undefined> = (raw) => (FALSE.includes(raw.toLowerCase()) ? undefined : resolve(raw));
 
+function redisUrl(raw: string, name: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL: expected redis://host:6379.`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL, got ${parsed.protocol}//…`);
+  }
+  return raw;
+}
+
 function isoTime(raw: string, name: string): Date {
   const at = new Date(raw);
   if (Number.isNaN(at.getTime())) throw new ConfigError(`${name} must be an ISO date-time, got "${raw}".`);
@@ -159,6 +172,10 @@ export const SETTINGS = {
   mcpTimeoutMs: def({ name: 'MEMENTO_MCP_TIMEOUT_MS', parse: integer(1), default: 30_000, help: 'per MCP request' }),
   stream: def({ name: 'MEMENTO_STREAM', parse: boolean, default: true, shown: 'on', help: '`off` asks the model for whole answers instead of a token stream' }),
   historyFile: def({ name: 'MEMENTO_HISTORY_FILE', parse: (raw) => resolve(raw), default: (env) => join(stateDir(env), 'chat_history'), shown: '~/.local/state/memento/chat_history', help: "the REPL's line history" }),
+  history: def({ name: 'MEMENTO_HISTORY', parse: boolean, default: true, shown: 'on', help: '`off` keeps conversation history in memory only (lost when the process ends)' }),
+  historyDir: def({ name: 'MEMENTO_HISTORY_DIR', parse: (raw) => resolve(raw), default: (env) => join(stateDir(env), 'history'), shown: '~/.local/state/memento/history', help: "where each user's conversation is kept, a 0600 file per user" }),
+  historyUrl: def({ name: 'MEMENTO_HISTORY_URL', parse: redisUrl, default: undefined, shown: 'unset → a file per user', help: 'shared conversation history: redis://host:6379 (every client pointed there shares it)' }),
+  prometheusUrl: def({ name: 'MEMENTO_PROMETHEUS_URL', parse: (raw, name) => url(raw, name).replace(/\/+$/, ''), default: undefined, shown: 'unset → skipped', help: 'Prometheus for `memento doctor` to find the span metrics in' }),
   logLevel: def({ name: 'MEMENTO_LOG_LEVEL', parse: oneOf(LOG_LEVELS), default: 'info' as LogLevel, help: 'debug | info | warn | error | silent (logs go to stderr)' }),
 
   // The built-in simulator: how a user or a test shapes the one chat/ask start in-process.
@@ -185,6 +202,7 @@ export const OTEL_SETTINGS = {
   metricsExporter: otel({ name: 'OTEL_METRICS_EXPORTER', otel: 'list', default: ['otlp'], shown: 'otlp', help: '`none` sends no metrics' }),
   metricInterval: otel({ name: 'OTEL_METRIC_EXPORT_INTERVAL', otel: 'number', default: 60_000, help: 'ms between metric exports' }),
   metricTimeout: otel({ name: 'OTEL_METRIC_EXPORT_TIMEOUT', otel: 'number', default: 30_000, help: 'ms a metric export may take' }),
+  semconvOptIn: otel({ name: 'OTEL_SEMCONV_STABILITY_OPT_IN', otel: 'list', default: [], shown: 'unset → v1.41 names', help: '`gen_ai_latest_experimental` emits the newest GenAI names (semantic-conventions-genai)' }),
   bspDelay: otel({ name: 'OTEL_BSP_SCHEDULE_DELAY', otel: 'number', default: 1000, help: 'ms between span batches' }),
   // Larger than the SDK's 2048: the processor drops spans silently when it overflows, and a
   // burst of parallel turns must not lose any.

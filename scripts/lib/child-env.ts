@@ -17,6 +17,8 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
     OTEL_SDK_DISABLED: 'true',
     MEMENTO_LOG_LEVEL: 'warn',
     MEMENTO_TRACE_FILE: 'off',
+    // Conversation history stays in memory unless the caller gives it a place of its own.
+    MEMENTO_HISTORY: 'off',
     NO_COLOR: '1',
     ...extra,
   });

@@ -129,9 +129,11 @@ export function footer(result: TurnResult): string {
   lines.push(
     pc.dim(
       `${seconds(result.durationMs)}: Azure ${seconds(p.azureMs)} · MCP ${seconds(p.mcpMs)} · client ${seconds(p.clientMs)}` +
+        (result.firstTokenMs !== undefined ? ` · first token ${seconds(result.firstTokenMs)}` : '') +
         ` · ${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`,
     ),
   );
+  for (const p of result.selfCheck?.problems ?? []) lines.push(pc.yellow(`⚠ trace: ${p.missing} — ${p.cause}`));
   return lines.join('\n');
 }
 

@@ -24,6 +24,8 @@ import type { ChatAnswer, Model, ToolCall } from './model.ts';
 import { splitTime, type Interval, type TimeSplit } from './timing.ts';
 import { DEFAULT_BOUNDS } from '../config.ts';
 import { telemetry } from '../telemetry/setup.ts';
+import type { SelfCheck } from '../telemetry/self-check.ts';
+import { selfCheckOf } from './turn-check.ts';
 import { spansFromReadableSpans, turnSplit } from '../traces/index.ts';
 
 /** Tool rounds after which the model must answer with what it has. */
@@ -62,6 +64,10 @@ export interface TurnResult {
   toolCalls: number;
   toolRounds: number;
   tools: ToolOutcome[];
+  /** Ms from the start of the turn to the first token of the answer shown; undefined when none was. */
+  firstTokenMs?: number;
+  /** What the turn's own trace is missing, and why (undefined when tracing is off). */
+  selfCheck?: SelfCheck;
   error?: { type: string; message: string };
   cancelled?: boolean;
 }
@@ -110,13 +116,19 @@ export class Agent {
 
   async runTurn(text: string, options: TurnOptions): Promise<TurnResult> {
     const { user } = options;
+    await this.history.sync(user);
     const conversation = this.history.of(user);
     conversation.turns += 1;
     const turn = new TurnSpan({ conversationId: conversation.id, turnNumber: conversation.turns, userId: user });
     const started = performance.now();
     const intervals: Interval[] = [];
-    const counts = { chatCalls: 0, toolCalls: 0, toolRounds: 0 };
+    const counts: { chatCalls: number; toolCalls: number; toolRounds: number; firstTokenMs?: number } = { chatCalls: 0, toolCalls: 0, toolRounds: 0 };
     const tools: ToolOutcome[] = [];
+    // What a person waits for is the first token of the answer, not the end of the turn.
+    const onText = (delta: string) => {
+      counts.firstTokenMs ??= performance.now() - started;
+      options.onText?.(delta);
+    };
     // Called after the root span has ended, so the recorder holds the whole client side.
     // The split is worked out when first read (the terminal shows it; a caller that does not
     // look does not pay for it), from the turn's spans while the recorder still has them.
@@ -128,12 +140,14 @@ export class Agent {
         enumerable: true,
         get: () => (phases ??= measuredSplit(turn.traceId) ?? splitTime(started, end, intervals)),
       });
+      let checked: { value: SelfCheck | undefined } | undefined;
+      Object.defineProperty(out, 'selfCheck', { enumerable: true, get: () => (checked ??= { value: selfCheckOf(out) }).value });
       return out;
     };
 
     try {
       const answer = await context.with(turn.context, () =>
-        this.loop(text, options, conversation.exchanges, intervals, counts, tools),
+        this.loop(text, { ...options, onText }, conversation.exchanges, intervals, counts, tools),
       );
       this.history.add(user, { user: text, assistant: answer });
       turn.end(counts, undefined, this.model.target);
@@ -222,7 +236,7 @@ export class Agent {
     options: TurnOptions,
     intervals: Interval[],
   ): Promise<ChatAnswer> {
-    const span = new ChatSpan(this.model.target, phase, () => contentOf(system, messages));
+    const span = new ChatSpan(this.model.target, phase, () => contentOf(system, messages), this.model.streaming);
     const start = performance.now();
     try {
       const answer = await span.run(() =>
@@ -234,6 +248,10 @@ export class Agent {
         finishReasons: [answer.finishReason],
         inputTokens: answer.inputTokens,
         outputTokens: answer.outputTokens,
+        cacheReadTokens: answer.cacheReadTokens,
+        reasoningTokens: answer.reasoningTokens,
+        firstChunkMs: answer.firstChunkMs,
+        chunkGapsMs: answer.chunkGapsMs,
         output: [{ role: 'assistant', parts: outputParts(answer), finish_reason: answer.finishReason }],
       });
       return answer;

@@ -51,6 +51,16 @@ export interface ChatAnswer {
   finishReason: string;
   inputTokens?: number;
   outputTokens?: number;
+  /** Of the input tokens, those Azure served from its prompt cache (prompt_tokens_details.cached_tokens). */
+  cacheReadTokens?: number;
+  /** Of the output tokens, those a reasoning model spent thinking (completion_tokens_details.reasoning_tokens). */
+  reasoningTokens?: number;
+  /** Whether the answer came as a stream of chunks. */
+  streamed: boolean;
+  /** Streamed only: ms from issuing the request to the first chunk of the response. */
+  firstChunkMs?: number;
+  /** Streamed only: ms between consecutive output chunks, after the first one. */
+  chunkGapsMs?: number[];
 }
 
 export interface ChatCall {
@@ -141,11 +151,19 @@ export class Model {
       if (Buffer.byteLength(answer.content) + argumentBytes(answer.toolCalls) > this.maxAnswerBytes) throw tooLarge(this.maxAnswerBytes);
       return answer;
     }
+    // Measured from here, retries included: what the caller waits for (semconv's
+    // time_to_first_chunk, "from when the client issues the generation request").
+    const issued = performance.now();
     const stream = await this.client.chat.completions.create(
       { ...body, stream: true, stream_options: { include_usage: true } },
       { signal: call.signal },
     );
-    return fromStream(stream, where, this.maxAnswerBytes, call.signal, call.onText);
+    return fromStream(stream, where, this.maxAnswerBytes, call.signal, call.onText, issued);
+  }
+
+  /** Whether calls ask for a token stream (MEMENTO_STREAM). */
+  get streaming(): boolean {
+    return this.options.stream;
   }
 
   async close(): Promise<void> {
@@ -193,6 +211,18 @@ function fromCompletion(completion: ChatCompletion, where: string, onText?: (del
     finishReason: choice?.finish_reason ?? 'stop',
     inputTokens: completion.usage?.prompt_tokens,
     outputTokens: completion.usage?.completion_tokens,
+    ...usageDetails(completion.usage),
+    streamed: false,
+  };
+}
+
+/** The details Azure (and OpenAI) add to usage, when present: absent is not zero. */
+function usageDetails(usage: ChatCompletion['usage'] | null | undefined): Pick<ChatAnswer, 'cacheReadTokens' | 'reasoningTokens'> {
+  const cached = usage?.prompt_tokens_details?.cached_tokens;
+  const reasoning = usage?.completion_tokens_details?.reasoning_tokens;
+  return {
+    ...(typeof cached === 'number' ? { cacheReadTokens: cached } : {}),
+    ...(typeof reasoning === 'number' ? { reasoningTokens: reasoning } : {}),
   };
 }
 
@@ -225,9 +255,11 @@ async function fromStream(
   maxBytes: number,
   signal: AbortSignal | undefined,
   onText?: (delta: string) => void,
+  issued: number = performance.now(),
 ): Promise<ChatAnswer> {
-  const answer: ChatAnswer = { content: '', toolCalls: [], finishReason: 'stop' };
+  const answer: ChatAnswer = { content: '', toolCalls: [], finishReason: 'stop', streamed: true, chunkGapsMs: [] };
   const calls = new Map<number, ToolCall>();
+  let lastOutput: number | undefined;
   let size = 0;
   let choices = 0;
   const grow = (text: string) => {
@@ -236,11 +268,20 @@ async function fromStream(
   };
   for await (const chunk of guardShape(stream, where)) {
     if (typeof chunk !== 'object' || chunk === null) continue;
+    const now = performance.now();
+    answer.firstChunkMs ??= now - issued;
+    // Output chunks are the ones that carry generated text or tool calls; Azure's leading
+    // prompt_filter_results chunk and the trailing usage chunk carry neither.
+    if (Array.isArray(chunk.choices) && chunk.choices.some((c) => typeof c === 'object' && c !== null && (c.delta?.content || c.delta?.tool_calls?.length))) {
+      if (lastOutput !== undefined) answer.chunkGapsMs!.push(now - lastOutput);
+      lastOutput = now;
+    }
     if (typeof chunk.id === 'string' && chunk.id) answer.id ??= chunk.id;
     if (typeof chunk.model === 'string' && chunk.model) answer.model ??= chunk.model;
     if (chunk.usage && typeof chunk.usage === 'object') {
       if (typeof chunk.usage.prompt_tokens === 'number') answer.inputTokens = chunk.usage.prompt_tokens;
       if (typeof chunk.usage.completion_tokens === 'number') answer.outputTokens = chunk.usage.completion_tokens;
+      Object.assign(answer, usageDetails(chunk.usage));
     }
     if (!Array.isArray(chunk.choices)) continue;
     for (const choice of chunk.choices) {

@@ -6,6 +6,8 @@
 import { mcpSettings, modelSettings, SETTINGS, setting, type ModelSettings } from '../config.ts';
 import { registerSecret, registerUrlSecrets } from '../log.ts';
 import { Agent, type ToolBounds } from './agent.ts';
+import { History } from './history.ts';
+import { historyStoreFromEnv } from './history/settings.ts';
 import { agentFetch, createAgent, type Exchange } from './http.ts';
 import { McpConnection } from './mcp.ts';
 import { Model } from './model.ts';
@@ -14,6 +16,8 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for every completed HTTP exchange (`--traffic`). */
   onExchange?: (exchange: Exchange) => void;
+  /** Continue each user's stored conversation (chat, `ask --continue`) rather than start a new one. */
+  resume?: boolean;
 }
 
 export class Session {
@@ -66,7 +70,8 @@ export class Session {
       requestTimeoutMs: mcpTimeoutMs,
       onExchange: options.onExchange,
     });
-    const agent = new Agent({ model, mcp: connection, maxRetries, bounds });
+    const history = new History(undefined, undefined, { store: historyStoreFromEnv(env), resume: options.resume ?? false });
+    const agent = new Agent({ model, mcp: connection, maxRetries, bounds, history });
     return new Session(agent, model, connection, () => http.close());
   }
 
@@ -75,7 +80,7 @@ export class Session {
   /** Ends the MCP session (and our own server, which then flushes its spans) and the pool; once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([this.mcp.close(), this.model.close()]);
+      await Promise.allSettled([this.mcp.close(), this.model.close(), this.agent.history.close()]);
       await this.closeHttp().catch(() => {});
     })();
     return this.closing;

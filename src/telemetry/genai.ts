@@ -21,6 +21,7 @@ import {
 } from '@opentelemetry/api';
 import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
+import { activeConversation, withConversation } from './conversation.ts';
 import {
   AGENT_NAME,
   ATTR_ERROR_TYPE,
@@ -38,12 +39,20 @@ import {
   ATTR_GEN_AI_TOKEN_TYPE,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  ATTR_GEN_AI_TOKEN_MODALITY,
+  GEN_AI_TOKEN_MODALITY_VALUE_TEXT,
+  semconvSet,
   ATTR_MEMENTO_CHAT_CALLS,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TOOL_CALLS,
   ATTR_MEMENTO_TOOL_ROUNDS,
   ATTR_MEMENTO_TURN_NUMBER,
+  ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
   ATTR_MEMENTO_USER_ID,
+  ATTR_GEN_AI_REQUEST_STREAM,
+  ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
@@ -76,6 +85,8 @@ export interface TurnCounts {
   chatCalls: number;
   toolCalls: number;
   toolRounds: number;
+  /** Ms from the turn's start to the first token of the answer shown, when there was one. */
+  firstTokenMs?: number;
 }
 
 /** The root span of one turn; every other span of the turn is under it. */
@@ -101,7 +112,7 @@ export class TurnSpan {
       },
       context.active(),
     );
-    this.context = trace.setSpan(context.active(), this.span);
+    this.context = withConversation(trace.setSpan(context.active(), this.span), info.conversationId);
   }
 
   /** The trace id when tracing is on; undefined when it is off (OTEL_SDK_DISABLED). */
@@ -117,6 +128,7 @@ export class TurnSpan {
         [ATTR_MEMENTO_TOOL_CALLS]: counts.toolCalls,
         [ATTR_MEMENTO_TOOL_ROUNDS]: counts.toolRounds,
       });
+      if (counts.firstTokenMs !== undefined) this.span.setAttribute(ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN, counts.firstTokenMs / 1000);
       const metricAttributes: Attributes = { [ATTR_GEN_AI_AGENT_NAME]: AGENT_NAME };
       if (model) {
         this.span.setAttribute(ATTR_GEN_AI_PROVIDER_NAME, model.provider);
@@ -154,7 +166,12 @@ export interface ChatOutcome {
   finishReasons: string[];
   inputTokens?: number;
   outputTokens?: number;
+  cacheReadTokens?: number;
+  reasoningTokens?: number;
   output?: { role: string; parts: ChatMessagePart[]; finish_reason?: string }[];
+  /** Streamed calls: ms to the first chunk, and between output chunks after it. */
+  firstChunkMs?: number;
+  chunkGapsMs?: readonly number[];
 }
 
 /** One `chat {model}` span; `run` executes the call with the span active. */
@@ -165,8 +182,9 @@ export class ChatSpan {
   private readonly targetAttributes: Attributes;
   private readonly ctx: Context;
   private readonly capture = captureContent();
+  private readonly latest = semconvSet() === 'latest';
 
-  constructor(target: ModelTarget, phase: string, content?: () => ChatContent) {
+  constructor(target: ModelTarget, phase: string, content?: () => ChatContent, stream?: boolean) {
     this.targetAttributes = {
       [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
       [ATTR_GEN_AI_PROVIDER_NAME]: target.provider,
@@ -175,6 +193,9 @@ export class ChatSpan {
       [ATTR_SERVER_PORT]: target.port,
     };
     const attributes: Attributes = { ...this.targetAttributes, [ATTR_MEMENTO_PHASE]: phase };
+    if (stream !== undefined) attributes[ATTR_GEN_AI_REQUEST_STREAM] = stream;
+    const conversationId = activeConversation();
+    if (conversationId) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     if (this.capture && content) {
       try {
         const c = content();
@@ -200,6 +221,9 @@ export class ChatSpan {
       if (outcome.responseModel) a[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
       if (outcome.inputTokens !== undefined) a[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = outcome.inputTokens;
       if (outcome.outputTokens !== undefined) a[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = outcome.outputTokens;
+      if (outcome.cacheReadTokens !== undefined) a[ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = outcome.cacheReadTokens;
+      if (outcome.reasoningTokens !== undefined) a[ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = outcome.reasoningTokens;
+      if (outcome.firstChunkMs !== undefined) a[ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.firstChunkMs / 1000;
       if (this.capture && outcome.output) a[ATTR_GEN_AI_OUTPUT_MESSAGES] = JSON.stringify(outcome.output);
       span.setAttributes(a);
       this.record(undefined, outcome);
@@ -232,16 +256,28 @@ export class ChatSpan {
   private record(errorType: string | undefined, outcome?: ChatOutcome): void {
     const base: Attributes = { ...this.targetAttributes };
     if (outcome?.responseModel) base[ATTR_GEN_AI_RESPONSE_MODEL] = outcome.responseModel;
-    const { genAiOperationDuration, genAiTokenUsage } = instruments();
-    genAiOperationDuration.record(
+    const m = instruments();
+    m.genAiOperationDuration.record(
       (performance.now() - this.started) / 1000,
       errorType ? { ...base, [ATTR_ERROR_TYPE]: errorType } : base,
     );
-    if (outcome?.inputTokens !== undefined) {
-      genAiTokenUsage.record(outcome.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
+    if (this.latest) {
+      // token-metrics.yaml: counters, recorded for every call, 0 when no usage came back.
+      const modality = { ...base, [ATTR_GEN_AI_TOKEN_MODALITY]: GEN_AI_TOKEN_MODALITY_VALUE_TEXT };
+      m.genAiInputTokens.add(outcome?.inputTokens ?? 0, modality);
+      m.genAiOutputTokens.add(outcome?.outputTokens ?? 0, modality);
+      m.genAiCacheReadTokens.add(outcome?.cacheReadTokens ?? 0, modality);
+      m.genAiReasoningTokens.add(outcome?.reasoningTokens ?? 0, modality);
+    } else {
+      if (outcome?.inputTokens !== undefined) {
+        m.genAiTokenUsage.record(outcome.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
+      }
+      if (outcome?.outputTokens !== undefined) {
+        m.genAiTokenUsage.record(outcome.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
+      }
     }
-    if (outcome?.outputTokens !== undefined) {
-      genAiTokenUsage.record(outcome.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
-    }
+    // Streaming calls only (gen-ai metrics: "SHOULD NOT be reported otherwise").
+    if (outcome?.firstChunkMs !== undefined) m.genAiTimeToFirstChunk.record(outcome.firstChunkMs / 1000, base);
+    for (const gap of outcome?.chunkGapsMs ?? []) m.genAiTimePerOutputChunk.record(gap / 1000, base);
   }
 }

@@ -3,12 +3,19 @@
  * provider, so an instrument made before the SDK registered its MeterProvider would stay a
  * no-op for the life of the process.
  */
-import { metrics, type Histogram } from '@opentelemetry/api';
+import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
 import {
   BUCKETS_GEN_AI_OPERATION_DURATION_S,
   BUCKETS_GEN_AI_TOKEN_USAGE,
   BUCKETS_MCP_OPERATION_DURATION_S,
+  BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S,
+  METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK,
+  METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
   METRIC_MCP_CLIENT_OPERATION_DURATION,
   METRIC_MCP_SERVER_OPERATION_DURATION,
@@ -19,6 +26,13 @@ import { VERSION } from '../version.ts';
 export interface Instruments {
   genAiOperationDuration: Histogram;
   genAiTokenUsage: Histogram;
+  /** The newest token counters (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental). */
+  genAiInputTokens: Counter;
+  genAiOutputTokens: Counter;
+  genAiCacheReadTokens: Counter;
+  genAiReasoningTokens: Counter;
+  genAiTimeToFirstChunk: Histogram;
+  genAiTimePerOutputChunk: Histogram;
   mcpClientOperationDuration: Histogram;
   mcpServerOperationDuration: Histogram;
   turnDuration: Histogram;
@@ -39,6 +53,32 @@ export function instruments(): Instruments {
       unit: '{token}',
       description: 'Number of input and output tokens used.',
       advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TOKEN_USAGE },
+    }),
+    genAiInputTokens: meter.createCounter(METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS, {
+      unit: '{token}',
+      description: 'The number of input (prompt) tokens used, including cached tokens.',
+    }),
+    genAiOutputTokens: meter.createCounter(METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS, {
+      unit: '{token}',
+      description: 'The number of output (completion) tokens used, including reasoning tokens.',
+    }),
+    genAiCacheReadTokens: meter.createCounter(METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, {
+      unit: '{token}',
+      description: 'The number of input tokens served from a provider-managed cache.',
+    }),
+    genAiReasoningTokens: meter.createCounter(METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, {
+      unit: '{token}',
+      description: 'The number of output tokens used for reasoning.',
+    }),
+    genAiTimeToFirstChunk: meter.createHistogram(METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, {
+      unit: 's',
+      description: 'Time to receive the first chunk, measured from when the client issues the generation request to when the first chunk is received in the response stream.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_OPERATION_DURATION_S },
+    }),
+    genAiTimePerOutputChunk: meter.createHistogram(METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, {
+      unit: 's',
+      description: 'Time per output chunk, recorded for each chunk received after the first one.',
+      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S },
     }),
     mcpClientOperationDuration: meter.createHistogram(METRIC_MCP_CLIENT_OPERATION_DURATION, {
       unit: 's',

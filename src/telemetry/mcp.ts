@@ -39,8 +39,13 @@ import { ErrorCode, type JSONRPCMessage, type MessageExtraInfo } from '@modelcon
 import { captureContent } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import { extractTraceContext, injectTraceContext } from './mcp-context.ts';
+import { activeConversation } from './conversation.ts';
+import { activePeer } from './peer.ts';
 import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_CLIENT_PORT,
   ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_TOOL_CALL_ARGUMENTS,
   ATTR_GEN_AI_TOOL_CALL_ID,
@@ -50,6 +55,7 @@ import {
   ATTR_MCP_METHOD_NAME,
   ATTR_MCP_PROTOCOL_VERSION,
   ATTR_MCP_SESSION_ID,
+  ATTR_MEMENTO_MCP_SERVER_SPAN,
   ATTR_MEMENTO_RESULT_SIZE,
   ATTR_NETWORK_PROTOCOL_NAME,
   ATTR_NETWORK_TRANSPORT,
@@ -58,6 +64,7 @@ import {
   ATTR_SERVER_PORT,
   ERROR_TYPE_VALUE_TOOL_ERROR,
   GEN_AI_OPERATION_NAME_VALUE_EXECUTE_TOOL,
+  SERVER_SPAN_META_KEY,
 } from './semconv.ts';
 import { VERSION } from '../version.ts';
 
@@ -86,7 +93,7 @@ type Message = JSONRPCMessage & {
   id?: string | number;
   method?: string;
   params?: { name?: unknown; arguments?: unknown; _meta?: Record<string, unknown>; protocolVersion?: unknown; requestId?: unknown; reason?: unknown };
-  result?: { isError?: unknown; content?: unknown; protocolVersion?: unknown };
+  result?: { isError?: unknown; content?: unknown; protocolVersion?: unknown; _meta?: Record<string, unknown> };
   error?: { code: number; message: string };
 };
 
@@ -187,7 +194,10 @@ class InstrumentedTransport implements Transport {
       guarded('recording a cancellation', () => this.cancelled(msg));
     }
     if (this.side === 'server' && msg.method === undefined && msg.id !== undefined) {
+      let reported: JSONRPCMessage = message;
+      guarded('naming the server span', () => (reported = this.reportServerSpan(msg)));
       guarded('ending a server span', () => this.answered(msg));
+      return this.inner.send(reported, options);
     }
     return this.inner.send(message, options);
   }
@@ -227,6 +237,9 @@ class InstrumentedTransport implements Transport {
     const attributes = this.requestAttributes(msg, tool);
     const callId = msg.method === 'tools/call' ? context.active().getValue(TOOL_CALL_ID_KEY) : undefined;
     if (typeof callId === 'string') attributes[ATTR_GEN_AI_TOOL_CALL_ID] = callId;
+    // A tools/call span is an execute_tool span, which may carry the conversation.
+    const conversationId = msg.method === 'tools/call' ? activeConversation() : undefined;
+    if (conversationId) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
 
     const span = tracer().startSpan(tool ? `${msg.method} ${tool}` : String(msg.method), {
       kind: SpanKind.CLIENT,
@@ -279,6 +292,11 @@ class InstrumentedTransport implements Transport {
       this.protocolVersion ??= msg.params.protocolVersion;
     }
     const attributes = this.requestAttributes(msg, tool);
+    const peer = activePeer();
+    if (peer) {
+      attributes[ATTR_CLIENT_ADDRESS] = peer.address;
+      if (peer.port !== undefined) attributes[ATTR_CLIENT_PORT] = peer.port;
+    }
     const span = tracer().startSpan(
       tool ? `${msg.method} ${tool}` : String(msg.method),
       { kind: SpanKind.SERVER, attributes, links },
@@ -288,14 +306,28 @@ class InstrumentedTransport implements Transport {
     return trace.setSpan(parent, span);
   }
 
+  /**
+   * Server side: names the span that handled the request in the result's `_meta`, so the
+   * client can check that the call joined its trace without waiting for either export.
+   */
+  private reportServerSpan(msg: Message): JSONRPCMessage {
+    const entry = this.pending.get(msg.id as string | number);
+    const ctx = entry?.span.spanContext();
+    if (!ctx || !trace.isSpanContextValid(ctx) || !msg.result || typeof msg.result !== 'object') return msg;
+    const traceparent = `00-${ctx.traceId}-${ctx.spanId}-0${ctx.traceFlags & 1}`;
+    return { ...msg, result: { ...msg.result, _meta: { ...(msg.result._meta ?? {}), [SERVER_SPAN_META_KEY]: traceparent } } } as JSONRPCMessage;
+  }
+
   /** Client side: the response to one of our requests arrived. Server side: we answer one. */
   private answered(msg: Message): void {
     if (typeof msg.result?.protocolVersion === 'string') this.protocolVersion = msg.result.protocolVersion;
     const entry = this.pending.get(msg.id as string | number);
     if (!entry) return;
+    const reported = this.side === 'client' ? msg.result?._meta?.[SERVER_SPAN_META_KEY] : undefined;
+    if (typeof reported === 'string' && TRACEPARENT.test(reported)) entry.span.setAttribute(ATTR_MEMENTO_MCP_SERVER_SPAN, reported);
     // The size costs a serialization of the result: only for tool results, only when recorded.
     const measure = entry.method === 'tools/call' && entry.span.isRecording();
-    this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure));
+    this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure, this.side));
   }
 
   private finish(id: string | number, outcome: Outcome): void {
@@ -346,15 +378,23 @@ interface Outcome {
 }
 
 /**
+ * JSON-RPC codes that mean the caller sent what the receiver could not serve: on a SERVER
+ * span they are not errors (mcp.server span, rpc.response.status_code); on a client span
+ * every code is.
+ *
  * Without the content opt-in a failure's status carries a fixed description: the server's
  * own words (a refused file name, a date, an id) quote the arguments they refuse. The model
  * still reads those words in the tool result; `error.type` says which kind of failure it was.
  */
-function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
+const CALLER_ERROR_CODES = new Set(['-32700', '-32600', '-32601', '-32602', '-32002']);
+
+function outcomeOf(msg: Message, capture: boolean, measure: boolean, side: 'client' | 'server'): Outcome {
   if (msg.error) {
     const code = String(msg.error.code);
+    const attributes = { [ATTR_RPC_RESPONSE_STATUS_CODE]: code };
+    if (side === 'server' && CALLER_ERROR_CODES.has(code)) return { attributes };
     const message = capture ? String(msg.error.message ?? '').slice(0, 200) : `JSON-RPC error ${code}`;
-    return { errorType: code, message, attributes: { [ATTR_RPC_RESPONSE_STATUS_CODE]: code } };
+    return { errorType: code, message, attributes };
   }
   const attributes: Attributes = {};
   if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = jsonSize(msg.result);
@@ -365,6 +405,8 @@ function outcomeOf(msg: Message, capture: boolean, measure: boolean): Outcome {
   }
   return { attributes };
 }
+
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 function errorTypeOf(error: Error): string {
   const code = (error as { code?: unknown }).code;

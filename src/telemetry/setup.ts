@@ -75,6 +75,7 @@ export function roleFromArgv(args: readonly string[]): Role | undefined {
     case undefined:
     case 'chat':
     case 'ask':
+    case 'doctor':
       return 'client';
     case 'serve':
       return 'server';

@@ -43,6 +43,11 @@ export class TurnRecorder implements SpanProcessor {
     return this.traces.get(traceId) ?? [];
   }
 
+  /** The finished spans of every trace still kept, oldest trace first. */
+  all(): readonly ReadableSpan[] {
+    return [...this.traces.values()].flat();
+  }
+
   async forceFlush(): Promise<void> {}
 
   async shutdown(): Promise<void> {

@@ -14,6 +14,7 @@ import {
   ATTR_MCP_METHOD_NAME,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TURN_NUMBER,
+  ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
   ATTR_MEMENTO_USER_ID,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
   MEMENTO_PHASE_VALUE_INTENT,
@@ -118,6 +119,8 @@ export interface TurnSummary {
   errorSpans: number;
   inputTokens: number;
   outputTokens: number;
+  /** Time from the turn's start to the first token of its answer, when one was streamed. */
+  firstTokenMs?: number;
   services: string[];
   spanCount: number;
   split: TurnSplit;
@@ -136,6 +139,7 @@ export function turnSummary(spans: readonly TraceSpan[]): TurnSummary {
   const turnNumber = num(attrs[ATTR_MEMENTO_TURN_NUMBER]);
   const conversationId = str(attrs[ATTR_GEN_AI_CONVERSATION_ID]);
   const errorType = root?.status === 'error' ? str(attrs[ATTR_ERROR_TYPE]) : undefined;
+  const firstTokenS = num(attrs[ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN]);
   return {
     traceId: root?.traceId ?? spans[0]?.traceId ?? '',
     startMs: root?.startMs ?? 0,
@@ -151,6 +155,7 @@ export function turnSummary(spans: readonly TraceSpan[]): TurnSummary {
     errorSpans: spans.filter((s) => s.status === 'error').length,
     inputTokens: chats.reduce((n, s) => n + (num(s.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]) ?? 0), 0),
     outputTokens: chats.reduce((n, s) => n + (num(s.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]) ?? 0), 0),
+    ...(firstTokenS !== undefined ? { firstTokenMs: nanoRound(firstTokenS * 1000) } : {}),
     services: [...new Set(spans.map((s) => s.service).filter(Boolean))].sort(),
     spanCount: spans.length,
     split: turnSplit(spans),

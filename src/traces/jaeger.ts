@@ -26,6 +26,12 @@ export interface FindTracesQuery {
   /** How many traces Jaeger should return at most. */
   limit: number;
   operation?: string;
+  /**
+   * Span attributes the trace must have (`query.attributes`, a JSON object of strings), e.g.
+   * `{"gen_ai.conversation.id": "…"}`. Jaeger releases without attribute search ignore it,
+   * so callers filter the answer themselves too.
+   */
+  attributes?: Record<string, string>;
 }
 
 export interface JaegerClientOptions {
@@ -65,6 +71,7 @@ export class JaegerClient {
     set(['query.startTimeMin', 'query.start_time_min'], query.startMin.toISOString());
     set(['query.startTimeMax', 'query.start_time_max'], query.startMax.toISOString());
     set(['query.searchDepth', 'query.search_depth', 'query.num_traces'], String(query.limit));
+    if (query.attributes && Object.keys(query.attributes).length) params.set('query.attributes', JSON.stringify(query.attributes));
     const path = `/api/v3/traces?${params}`;
     const answer = await this.get(path, [404]);
     if (answer.status === 404) return [];

@@ -14,7 +14,7 @@ export interface ReportOptions {
 }
 
 /** Rows of cells; `right` marks numeric columns. Cell colouring happens after padding. */
-function table(
+export function table(
   header: string[],
   rows: string[][],
   right: boolean[],
@@ -39,7 +39,7 @@ function table(
   return [c.dim(line(header, -1)), ...rows.map((r, i) => line(r, i))];
 }
 
-function tools(summary: TurnSummary): string {
+export function tools(summary: TurnSummary): string {
   const counts = new Map<string, number>();
   for (const t of summary.tools) counts.set(t, (counts.get(t) ?? 0) + 1);
   return forTerminal([...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ')) || '-';

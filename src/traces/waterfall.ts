@@ -13,6 +13,7 @@ import {
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_MEMENTO_PHASE,
+  ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
 } from '../telemetry/semconv.ts';
 import { isChatSpan, isMcpClientSpan, turnSplit } from './analysis.ts';
 import { colors, formatMs, formatSplit, formatTime, pad, truncate, visibleLength } from './format.ts';
@@ -155,6 +156,7 @@ export function renderWaterfall(spans: readonly TraceSpan[], options: WaterfallO
   const axisMs = t1 - t0;
   const turnRoot = findTurnRoot(spans);
   const totalMs = turnRoot?.durationMs ?? axisMs;
+  const firstToken = turnRoot?.attributes[ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN];
 
   const tags = rows.map((r) => serviceTag(r.span.service));
   const tagWidth = Math.min(6, tags.reduce((w, t) => Math.max(w, t.length), 1));
@@ -171,7 +173,9 @@ export function renderWaterfall(spans: readonly TraceSpan[], options: WaterfallO
   const out: string[] = [];
   out.push(
     truncate(
-      `trace ${rows[0]?.span.traceId ?? ''}  ${formatTime(t0)}  ${formatMs(totalMs)}  ${rows.length} span${rows.length === 1 ? '' : 's'}`,
+      `trace ${rows[0]?.span.traceId ?? ''}  ${formatTime(t0)}  ${formatMs(totalMs)}` +
+        (typeof firstToken === 'number' ? `  first token ${formatMs(firstToken * 1000)}` : '') +
+        `  ${rows.length} span${rows.length === 1 ? '' : 's'}`,
       width,
     ),
   );

@@ -119,7 +119,12 @@ describe('the model client against Azure-shaped responses', () => {
       finishReason: 'tool_calls',
       inputTokens: 321,
       outputTokens: 45,
+      streamed: true,
+      firstChunkMs: expect.any(Number),
+      // Five chunks carry tool-call deltas; the prompt-filter and usage chunks carry none.
+      chunkGapsMs: [expect.any(Number), expect.any(Number), expect.any(Number), expect.any(Number)],
     });
+    expect(answer.firstChunkMs).toBeGreaterThan(0);
     const last = seen.at(-1)!;
     expect(last.path).toBe('/openai/deployments/memento-gpt/chat/completions?api-version=2024-10-21');
     expect(last.apiKey).toBe('azure-key-123456');
@@ -144,7 +149,9 @@ describe('the model client against Azure-shaped responses', () => {
       ['search_memories', { query: 'offsite' }],
       ['retrieve_memories', { limit: 5 }],
     ]);
-    expect(answer).toMatchObject({ id: 'chatcmpl-AZ2', finishReason: 'tool_calls', inputTokens: 250, outputTokens: 30 });
+    expect(answer).toMatchObject({ id: 'chatcmpl-AZ2', finishReason: 'tool_calls', inputTokens: 250, outputTokens: 30, streamed: false });
+    // Time to first chunk is a streaming measure only (gen-ai metrics: "SHOULD NOT be reported otherwise").
+    expect(answer.firstChunkMs).toBeUndefined();
     expect(seen.at(-1)!.body.stream).toBe(false);
   });
 });

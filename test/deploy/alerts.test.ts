@@ -18,6 +18,7 @@ import {
   type Selector,
 } from './promql.ts';
 import {
+  prometheusMetricName,
   prometheusSpanMetrics,
   SPAN_KIND_VALUES,
   STATUS_CODE_VALUES,
@@ -49,6 +50,31 @@ const SPAN_METRICS = [exported.calls, exported.durationBucket, exported.duration
 /** Labels a span-metrics series carries in Prometheus: the connector's, `le` on buckets, the scrape's. */
 const SERIES_LABELS = new Set([...exported.labels, 'le', 'job', 'instance']);
 const spans = concreteSpans();
+
+/**
+ * Alerts that span metrics cannot express use the client's own OTLP metrics, named in
+ * semconv.ts and served by the collector's prometheus exporter with the attributes the
+ * client records on them (src/telemetry/genai.ts) as labels and `job` = service.name
+ * (honor_labels in prometheus.yml).
+ */
+const CHAT_METRIC_ATTRIBUTES = [
+  semconv.ATTR_GEN_AI_OPERATION_NAME,
+  semconv.ATTR_GEN_AI_PROVIDER_NAME,
+  semconv.ATTR_GEN_AI_REQUEST_MODEL,
+  semconv.ATTR_GEN_AI_RESPONSE_MODEL,
+  semconv.ATTR_SERVER_ADDRESS,
+  semconv.ATTR_SERVER_PORT,
+];
+const CLIENT_METRICS = new Map([
+  [
+    `${prometheusMetricName(semconv.METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, 's', 'histogram')}_bucket`,
+    {
+      labels: new Set([...CHAT_METRIC_ATTRIBUTES.map((a) => a.replace(/[^A-Za-z0-9_]/g, '_')), 'le', 'job', 'instance']),
+      buckets: semconv.BUCKETS_GEN_AI_OPERATION_DURATION_S,
+    },
+  ],
+]);
+const isClientMetricRule = (rule: Rule) => selectors(rule.expr).some((s) => CLIENT_METRICS.has(s.metric));
 const alerts = readYaml<RuleFile>('deploy/prometheus/alerts.yml').groups.flatMap((g) => g.rules);
 const unitTests = readYaml<PromtoolTests>('deploy/prometheus/alerts.test.yml');
 
@@ -92,16 +118,42 @@ describe('span metrics as Prometheus stores them', () => {
 });
 
 describe('deploy/prometheus/alerts.yml', () => {
-  it('has the four alerts the issue asks for', () => {
+  it('has the alerts the issues ask for', () => {
     expect(alerts.map((a) => a.alert)).toEqual([
       'MementoSlowTurns',
       'MementoSlowAzureCalls',
       'MementoSlowToolCalls',
+      'MementoSlowFirstToken',
       'MementoToolErrorRatio',
     ]);
   });
 
-  for (const rule of alerts) {
+  for (const rule of alerts.filter(isClientMetricRule)) {
+    describe(rule.alert ?? '?', () => {
+      const sels = selectors(rule.expr);
+      it("selects only the client's metrics, by labels it records, for the client's service", () => {
+        for (const s of sels) {
+          const metric = CLIENT_METRICS.get(s.metric);
+          expect(metric, s.metric).toBeDefined();
+          for (const m of s.matchers) expect(metric!.labels, `${s.metric}{${m.label}}`).toContain(m.label);
+          expect(s.matchers).toContainEqual(expect.objectContaining({ label: 'job', value: semconv.SERVICE_NAME_CLIENT }));
+          for (const label of groupingLabels(rule.expr)) expect(metric!.labels, `by (${label})`).toContain(label);
+        }
+      });
+      it('compares its p95 with a bucket bound of the histogram', () => {
+        const [threshold] = thresholds(rule.expr);
+        expect(CLIENT_METRICS.get(sels[0]!.metric)!.buckets).toContain(threshold);
+      });
+      it('fills its annotations only with labels the result has', () => {
+        const kept = new Set(resultLabels(rule.expr));
+        for (const text of Object.values(rule.annotations ?? {})) {
+          for (const m of text.matchAll(/\$labels\.([A-Za-z_][A-Za-z0-9_]*)/g)) expect(kept).toContain(m[1]);
+        }
+      });
+    });
+  }
+
+  for (const rule of alerts.filter((r) => !isClientMetricRule(r))) {
     describe(rule.alert ?? rule.record ?? '?', () => {
       const sels = selectors(rule.expr);
 
@@ -181,6 +233,13 @@ describe('deploy/prometheus/alerts.test.yml', () => {
     const phases = [semconv.MEMENTO_PHASE_VALUE_INTENT, semconv.MEMENTO_PHASE_VALUE_SUMMARIZE];
     for (const input of unitTests.tests.flatMap((t) => t.input_series)) {
       const { metric, labels } = parseSeries(input.series);
+      const client = CLIENT_METRICS.get(metric);
+      if (client) {
+        for (const label of Object.keys(labels)) expect(client.labels, `${input.series}: ${label}`).toContain(label);
+        expect(labels.job).toBe(semconv.SERVICE_NAME_CLIENT);
+        expect('le' in labels, `${input.series}: le`).toBe(true);
+        continue;
+      }
       expect(SPAN_METRICS, metric).toContain(metric);
       for (const label of Object.keys(labels)) expect(SERIES_LABELS, `${input.series}: ${label}`).toContain(label);
       const span = spans.find((s) => Object.entries(spanLabels(s)).every(([k, v]) => labels[k] === v));

@@ -47,6 +47,8 @@ export function assertInvokeAgentSpan(
     'memento.turn.chat_calls': expected.counts.chatCalls,
     'memento.turn.tool_calls': expected.counts.toolCalls,
     'memento.turn.tool_rounds': expected.counts.toolRounds,
+    // The first token of the answer shown: a turn that failed before answering has none.
+    ...(expected.errorType ? {} : { 'memento.turn.time_to_answer_start': expect.any(Number) }),
     ...(expected.model ? { 'gen_ai.provider.name': expected.model.provider, 'gen_ai.request.model': expected.model.model } : {}),
     ...error(expected.errorType),
   });
@@ -60,6 +62,8 @@ export function assertChatSpan(
     finishReasons?: string[];
     responseModel?: string;
     errorType?: string;
+    /** Whether the call asked for a stream (MEMENTO_STREAM); default true. */
+    stream?: boolean;
     /** With content capture on: the exact attributes it adds. */
     content?: Attributes;
   },
@@ -75,9 +79,15 @@ export function assertChatSpan(
         'gen_ai.response.model': expected.responseModel,
         'gen_ai.usage.input_tokens': expect.any(Number),
         'gen_ai.usage.output_tokens': expect.any(Number),
+        // Azure's usage details (the simulator sends them as Azure does).
+        'gen_ai.usage.cache_read.input_tokens': expect.any(Number),
+        'gen_ai.usage.reasoning.output_tokens': expect.any(Number),
+        ...(expected.stream === false ? {} : { 'gen_ai.response.time_to_first_chunk': expect.any(Number) }),
       };
   expect(span.attributes).toEqual({
     'gen_ai.operation.name': 'chat',
+    'gen_ai.conversation.id': expect.stringMatching(/^[0-9a-f-]{36}$/),
+    'gen_ai.request.stream': expected.stream ?? true,
     'gen_ai.provider.name': expected.provider,
     'gen_ai.request.model': expected.model,
     'server.address': expected.address ?? '127.0.0.1',
@@ -117,7 +127,16 @@ export function assertToolCallSpan(
     'network.transport': 'tcp',
     'network.protocol.name': 'http',
     'memento.tool.result.size': expect.any(Number),
-    ...(expected.side === 'client' ? { 'server.address': '127.0.0.1', 'server.port': expected.port, 'gen_ai.tool.call.id': expected.callId } : {}),
+    ...(expected.side === 'client'
+      ? {
+          'server.address': '127.0.0.1',
+          'server.port': expected.port,
+          'gen_ai.tool.call.id': expected.callId,
+          // An execute_tool span carries the conversation; the server names its own span in _meta.
+          'gen_ai.conversation.id': expect.stringMatching(/^[0-9a-f-]{36}$/),
+          'memento.mcp.server_span': expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/),
+        }
+      : { 'client.address': '127.0.0.1', 'client.port': expect.any(Number) }),
     ...error(expected.errorType),
     ...expected.content,
   });

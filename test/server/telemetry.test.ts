@@ -60,6 +60,9 @@ describe('server telemetry', () => {
     expect(call.status.code).toBe(STATUS.UNSET);
     expect(call.attributes).toEqual({
       'mcp.method.name': 'tools/call',
+      // Who called: the HTTP peer of the request that carried the message.
+      'client.address': '127.0.0.1',
+      'client.port': expect.any(Number),
       'gen_ai.tool.name': 'store_memory',
       'gen_ai.operation.name': 'execute_tool',
       'jsonrpc.request.id': expect.any(String),

@@ -59,6 +59,8 @@ describe('MCP span decorators', () => {
       'mcp.protocol.version': expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
       'network.transport': 'pipe',
       'memento.tool.result.size': expect.any(Number),
+      // The server's span, as the server named it in the result's _meta.
+      'memento.mcp.server_span': `00-${serverSpan!.spanContext().traceId}-${serverSpan!.spanContext().spanId}-01`,
     });
     expect(serverSpan!.attributes).toEqual({
       'mcp.method.name': 'tools/call',
@@ -115,6 +117,11 @@ describe('MCP span decorators', () => {
     expect(span?.attributes['error.type']).toBe('-32601');
     expect(span?.attributes['rpc.response.status_code']).toBe('-32601');
     expect(span?.status.code).toBe(SpanStatusCode.ERROR);
+    // On the server, "method not found" is the caller's mistake, not the server's failure.
+    const [served] = byName('prompts/list', SpanKind.SERVER);
+    expect(served?.attributes['rpc.response.status_code']).toBe('-32601');
+    expect(served?.attributes['error.type']).toBeUndefined();
+    expect(served?.status.code).toBe(SpanStatusCode.UNSET);
     await client.close();
     await server.close();
   });

@@ -75,6 +75,7 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
     'memento.turn.chat_calls': 2,
     'memento.turn.tool_calls': 1,
     'memento.turn.tool_rounds': 1,
+    'memento.turn.time_to_answer_start': expect.any(Number),
   });
   expect(root.resource).toMatchObject({ 'service.name': CLIENT, 'service.version': expect.any(String) });
 
@@ -91,10 +92,17 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
       'gen_ai.response.finish_reasons': [chat.attributes['memento.phase'] === 'intent' ? 'tool_calls' : 'stop'],
       'gen_ai.usage.input_tokens': expect.any(Number),
       'gen_ai.usage.output_tokens': expect.any(Number),
+      // The simulator answers with Azure's usage details: no cached prompt, no reasoning.
+      'gen_ai.usage.cache_read.input_tokens': 0,
+      'gen_ai.usage.reasoning.output_tokens': 0,
       'server.address': '127.0.0.1',
       'server.port': expect.any(Number),
       'memento.phase': chat.attributes['memento.phase'],
+      'gen_ai.conversation.id': root.attributes['gen_ai.conversation.id'],
+      'gen_ai.request.stream': true,
+      'gen_ai.response.time_to_first_chunk': expect.any(Number),
     });
+    expect(chat.attributes['gen_ai.response.time_to_first_chunk']).toBeLessThanOrEqual(Number(chat.endNs - chat.startNs) / 1e9);
     const post = only(childrenOf(client, chat), 'one HTTP attempt under the chat span');
     expect(post).toMatchObject({ name: 'POST', kind: SPAN_KIND.CLIENT });
     expect(post.attributes['http.response.status_code']).toBe(200);
@@ -114,6 +122,9 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
     'jsonrpc.request.id': expect.any(String),
     'mcp.protocol.version': expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
     'memento.tool.result.size': expect.any(Number),
+    'gen_ai.conversation.id': root.attributes['gen_ai.conversation.id'],
+    // The server names its own span in the result's _meta (the self-check reads it).
+    'memento.mcp.server_span': expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/),
     // Streamable HTTP names its session in a header the client keeps; the legacy SSE client
     // keeps it private in its endpoint URL, and stdio has none.
     ...(transport === 'http' ? { 'mcp.session.id': expect.any(String) } : {}),
@@ -127,6 +138,7 @@ function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' |
   // The server's span is the child of the client's tools/call span, through params._meta.
   const served = only(server.filter((s) => s.name === `tools/call ${tool}` && s.kind === SPAN_KIND.SERVER), 'one server span');
   expect(served.parentSpanId).toBe(call.spanId);
+  expect(call.attributes['memento.mcp.server_span']).toBe(`00-${served.traceId}-${served.spanId}-01`);
   expect(served.attributes).toMatchObject({
     'mcp.method.name': 'tools/call',
     'gen_ai.tool.name': tool,
@@ -242,10 +254,37 @@ describe('turn shapes', () => {
         'mcp.client.operation.duration',
         'mcp.server.operation.duration',
         'memento.turn.duration',
+        'gen_ai.client.operation.time_to_first_chunk',
+        'gen_ai.client.operation.time_per_output_chunk',
       ].every((n) => names.has(n));
     });
     const turn = receiver.metrics.find((m) => m.name === 'memento.turn.duration');
     expect(turn?.unit).toBe('s');
+    // Two streamed chat calls, each with one first chunk: the cumulative count reaches 2.
+    const firstChunks = () => {
+      const ttfc = receiver.metrics.findLast((m) => m.name === 'gen_ai.client.operation.time_to_first_chunk');
+      const points = (ttfc?.data as { dataPoints?: { count?: string | number }[] } | undefined)?.dataPoints ?? [];
+      return { unit: ttfc?.unit, count: points.reduce((n, p) => n + Number(p.count ?? 0), 0) };
+    };
+    await receiver.waitFor(() => firstChunks().count >= 2);
+    expect(firstChunks()).toEqual({ unit: 's', count: 2 });
+  });
+
+  it('time to the first answer token: on the chat spans, the root, and in ask --json', async () => {
+    const latency = 120;
+    const { run, out, traceId } = await ask('remember that the train leaves at 9', { MEMENTO_SIMULATOR_LATENCY_MS: String(latency) });
+    expect(run.code, run.stderr).toBe(0);
+    const spans = await traceOf(traceId, ['tools/call store_memory']);
+    const root = spans.find((s) => s.name === 'invoke_agent memento')!;
+    const chats = spans.filter((s) => s.attributes['gen_ai.operation.name'] === 'chat');
+    // The simulator holds each answer for `latency` before its first chunk.
+    for (const chat of chats) expect(chat.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThanOrEqual(latency / 1000);
+    // The answer's text comes from the second call: the user waits for both.
+    const firstToken = root.attributes['memento.turn.time_to_answer_start'] as number;
+    expect(firstToken).toBeGreaterThanOrEqual((2 * latency) / 1000);
+    expect(firstToken * 1000).toBeLessThanOrEqual(out.durationMs + 1);
+    expect(out.firstTokenMs).toBeGreaterThanOrEqual(2 * latency);
+    expect(out.firstTokenMs).toBeLessThanOrEqual(out.durationMs);
   });
 });
 

@@ -82,8 +82,19 @@ export class FakeJaeger {
     if (!min || !max) return this.error(res, 400, 'query.startTimeMin and query.startTimeMax are required');
     const depth = Number(param('query.searchDepth', 'query.search_depth', 'query.num_traces') || 20);
     const startOf = (t: BuiltTurn) => Math.min(...t.client.map((s) => s.startTime[0] * 1000 + s.startTime[1] / 1e6));
+    // query.attributes: a JSON object of strings; a trace matches when one span has them all.
+    const attributes = url.searchParams.get('query.attributes');
+    let wanted: Record<string, string> = {};
+    try {
+      if (attributes) wanted = JSON.parse(attributes) as Record<string, string>;
+    } catch (err) {
+      return this.error(res, 400, `malformed parameter query.attributes: ${(err as Error).message}`);
+    }
+    const hasAll = (t: BuiltTurn) =>
+      [...t.client, ...t.server].some((s) => Object.entries(wanted).every(([k, v]) => String(s.attributes[k]) === v));
     const found = this.turns
       .filter((t) => [...t.client, ...t.server].some((s) => s.resource.attributes['service.name'] === service))
+      .filter(hasAll)
       .filter((t) => startOf(t) >= Date.parse(min) && startOf(t) <= Date.parse(max))
       .sort((a, b) => startOf(b) - startOf(a))
       .slice(0, depth);

@@ -19,14 +19,18 @@ import {
   AGENT_NAME,
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_CONVERSATION_ID,
   ATTR_GEN_AI_OPERATION_NAME,
   ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_TOOL_CALL_ID,
   ATTR_GEN_AI_TOOL_NAME,
+  ATTR_MEMENTO_MCP_SERVER_SPAN,
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_MCP_METHOD_NAME,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TURN_NUMBER,
+  ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
   ATTR_MEMENTO_USER_ID,
   ATTR_SERVICE_NAME,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
@@ -62,6 +66,10 @@ export interface ToolSpec {
   errorType?: string;
   /** An MCP request other than tools/call (initialize, tools/list). */
   method?: string;
+  /** gen_ai.tool.call.id: the model's id for the call. */
+  callId?: string;
+  /** memento.mcp.server_span: the server span the server named in its result's _meta. */
+  reportedServerSpan?: string;
 }
 
 export interface TurnSpec {
@@ -75,6 +83,10 @@ export interface TurnSpec {
   chats?: ChatSpec[];
   tools?: ToolSpec[];
   errorType?: string;
+  /** gen_ai.conversation.id, on the root, the chat and the tools/call spans as the client sets it. */
+  conversationId?: string;
+  /** Time to the first answer token, ms after the turn's start (memento.turn.time_to_answer_start). */
+  firstTokenMs?: number;
 }
 
 export interface BuiltTurn {
@@ -118,6 +130,7 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
   const client = provider(SERVICE_NAME_CLIENT, ids);
   const server = provider(SERVICE_NAME_SERVER, new ChosenIds());
   const t = (offset: number) => spec.startMs + offset;
+  const conversation = spec.conversationId ? { [ATTR_GEN_AI_CONVERSATION_ID]: spec.conversationId } : {};
 
   const root = client.tracer.startSpan(`invoke_agent ${AGENT_NAME}`, {
     kind: SpanKind.INTERNAL,
@@ -127,6 +140,8 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
       [ATTR_GEN_AI_AGENT_NAME]: AGENT_NAME,
       ...(spec.user ? { [ATTR_MEMENTO_USER_ID]: spec.user } : {}),
       ...(spec.turn !== undefined ? { [ATTR_MEMENTO_TURN_NUMBER]: spec.turn } : {}),
+      ...conversation,
+      ...(spec.firstTokenMs !== undefined ? { [ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN]: spec.firstTokenMs / 1000 } : {}),
     },
   });
   for (const chat of spec.chats ?? []) {
@@ -139,6 +154,7 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
           [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_CHAT,
           [ATTR_GEN_AI_REQUEST_MODEL]: 'gpt-4o-mini',
           [ATTR_MEMENTO_PHASE]: chat.phase,
+          ...conversation,
           ...(chat.input !== undefined ? { [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: chat.input } : {}),
           ...(chat.output !== undefined ? { [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: chat.output } : {}),
         },
@@ -174,7 +190,20 @@ export async function buildTurn(spec: TurnSpec): Promise<BuiltTurn> {
         : {}),
     };
     const name = method === 'tools/call' ? `${method} ${tool.tool}` : method;
-    const span = client.tracer.startSpan(name, { kind: SpanKind.CLIENT, startTime: t(tool.at), attributes }, under(root));
+    const span = client.tracer.startSpan(
+      name,
+      {
+        kind: SpanKind.CLIENT,
+        startTime: t(tool.at),
+        attributes: {
+          ...attributes,
+          ...(method === 'tools/call' ? conversation : {}),
+          ...(tool.callId ? { [ATTR_GEN_AI_TOOL_CALL_ID]: tool.callId } : {}),
+          ...(tool.reportedServerSpan ? { [ATTR_MEMENTO_MCP_SERVER_SPAN]: tool.reportedServerSpan } : {}),
+        },
+      },
+      under(root),
+    );
     if (tool.server) {
       const s = server.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: t(tool.server.at), attributes }, under(span));
       if (tool.errorType) s.setAttribute(ATTR_ERROR_TYPE, tool.errorType);

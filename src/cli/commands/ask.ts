@@ -20,6 +20,8 @@ export interface AskOptions {
   json?: boolean;
   traffic?: boolean;
   waterfall?: boolean;
+  /** Continue the user's last conversation (its stored history) instead of starting a new one. */
+  continue?: boolean;
 }
 
 export async function ask(opts: AskOptions): Promise<number> {
@@ -31,6 +33,7 @@ export async function ask(opts: AskOptions): Promise<number> {
   let session: Session;
   try {
     session = await Session.open({
+      resume: opts.continue ?? false,
       onExchange: opts.traffic ? (e) => (view ? view.around(() => process.stderr.write(`${trafficLine(e)}\n`)) : process.stderr.write(`${trafficLine(e)}\n`)) : undefined,
     });
   } catch (err) {
@@ -51,6 +54,9 @@ export async function ask(opts: AskOptions): Promise<number> {
       onStatus: view?.status,
     });
     view?.finish(result);
+    // Both are worked out from the spans the client holds in memory, which shutdown drops.
+    void result.phases;
+    void result.selfCheck;
     // Our own MCP server flushes its spans when its stdin closes, and the client flushes
     // its own: both at once, so a dead collector costs one deadline, not two.
     await Promise.all([session.close(), telemetry().shutdown()]);
@@ -63,13 +69,17 @@ export async function ask(opts: AskOptions): Promise<number> {
           traceId: result.traceId ?? null,
           jaegerUrl: result.traceId ? jaegerTraceLink(result.traceId) : null,
           user,
+          conversationId: session.agent.history.of(user).id,
+          turn: session.agent.history.of(user).turns,
           ok: result.ok,
           durationMs: round(result.durationMs),
           phases: { azureMs: round(result.phases.azureMs), mcpMs: round(result.phases.mcpMs), clientMs: round(result.phases.clientMs) },
+          firstTokenMs: result.firstTokenMs !== undefined ? round(result.firstTokenMs) : null,
           chatCalls: result.chatCalls,
           toolCalls: result.toolCalls,
           toolRounds: result.toolRounds,
           tools: result.tools,
+          selfCheck: result.selfCheck ?? null,
           ...(result.error ? { error: result.error } : {}),
         }))}\n`,
       );

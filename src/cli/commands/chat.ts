@@ -14,6 +14,7 @@ import { USER_ID_PATTERN } from '../../protocol.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { footer, forPerson, TurnView, trafficLine } from '../render.ts';
 import { showWaterfall } from '../waterfall.ts';
+import { showConversation } from '../conversation-view.ts';
 
 export interface ChatOptions {
   user?: string;
@@ -26,8 +27,9 @@ Commands:
   /user NAME   switch to another user's memories
   /users       users in this session (the current one is marked)
   /history     this user's conversation so far
-  /clear       forget this user's conversation (memories stay stored)
+  /clear       forget this user's conversation, here and where it is kept (memories stay stored)
   /trace       draw the last turn's trace as a waterfall
+  /trace all   this conversation's turns, each with its split
   /help        this help
   /quit        leave (Ctrl-D works too); Ctrl-C cancels a running turn`;
 
@@ -48,6 +50,7 @@ export async function chat(opts: ChatOptions): Promise<number> {
   let session: Session;
   try {
     session = await Session.open({
+      resume: true,
       onExchange: opts.traffic
         ? (e) => {
             const line = `${trafficLine(e)}\n`;
@@ -144,6 +147,8 @@ export async function chat(opts: ChatOptions): Promise<number> {
             break;
           }
           case '/history': {
+            // Another client sharing this history may have talked since our last turn.
+            await session.agent.history.sync(user);
             const exchanges = session.agent.history.of(user).exchanges;
             if (exchanges.length === 0) process.stdout.write(`no conversation yet for ${user}\n`);
             for (const e of exchanges) process.stdout.write(`${pc.bold('you')}: ${forPerson(e.user)}\n${pc.bold('memento')}: ${forPerson(e.assistant)}\n`);
@@ -154,7 +159,8 @@ export async function chat(opts: ChatOptions): Promise<number> {
             process.stdout.write(`cleared ${user}'s conversation (stored memories are kept)\n`);
             break;
           case '/trace':
-            if (!lastTrace) process.stdout.write('no traced turn yet\n');
+            if (arg === 'all') await showConversation(session.agent.history.of(user).id);
+            else if (!lastTrace) process.stdout.write('no traced turn yet\n');
             else {
               await showWaterfall(lastTrace);
               process.stdout.write(`${pc.dim(jaegerTraceLink(lastTrace))}\n`);

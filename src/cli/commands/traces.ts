@@ -14,6 +14,9 @@ import { JaegerClient, JaegerError } from '../../traces/jaeger.ts';
 import { groupTraces, groupTurns, type Trace, type TraceSpan } from '../../traces/model.ts';
 import { renderStats, renderTurnList } from '../../traces/report.ts';
 import { renderWaterfall } from '../../traces/waterfall.ts';
+import { conversations, findConversation } from '../../traces/conversations.ts';
+import { renderConversation, renderConversationList } from '../../traces/conversation-report.ts';
+import { ATTR_GEN_AI_CONVERSATION_ID } from '../../telemetry/semconv.ts';
 import { CliError, EXIT } from '../errors.ts';
 
 export interface TracesOptions {
@@ -23,9 +26,11 @@ export interface TracesOptions {
   limit?: number;
   slow?: number;
   traceId?: string;
+  /** `show --conversation ID`, `conversations --conversation ID`: one conversation (a unique prefix will do). */
+  conversation?: string;
 }
 
-export type TracesView = 'list' | 'show' | 'stats';
+export type TracesView = 'list' | 'show' | 'stats' | 'conversations';
 
 /** How far back a Jaeger search looks: Jaeger needs a window, and a week covers a working session's turns. */
 const JAEGER_LOOKBACK_MS = 7 * 24 * 3600 * 1000;
@@ -197,7 +202,74 @@ async function findTrace(source: Source, prefix: string): Promise<{ trace: Trace
   return { trace: matches[0]!, loaded };
 }
 
+/** A whole conversation id (a UUID) is searched for in Jaeger by attribute; a prefix needs the recent turns. */
+const WHOLE_CONVERSATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function loadConversation(source: Source, id: string): Promise<Loaded> {
+  if (source.kind !== 'jaeger' || !WHOLE_CONVERSATION_ID.test(id)) return loadRecent(source, JAEGER_SEARCH_DEPTH);
+  try {
+    const now = Date.now();
+    const spans = await source.client.findTraces({
+      service: SERVICE_NAME_CLIENT,
+      startMin: new Date(now - JAEGER_LOOKBACK_MS),
+      startMax: new Date(now + 60_000),
+      limit: JAEGER_SEARCH_DEPTH,
+      attributes: { [ATTR_GEN_AI_CONVERSATION_ID]: id },
+    });
+    return { spans, skippedLines: 0, source: { kind: 'jaeger', url: source.url } };
+  } catch (err) {
+    asCliError(err);
+  }
+}
+
+async function conversationView(source: Source, opts: TracesOptions): Promise<number> {
+  const id = (opts.conversation ?? '').trim();
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(id)) {
+    throw new CliError(`"${opts.conversation ?? ''}" is not a conversation id: expected letters, digits, - _ . : (up to 128)`, EXIT.usage);
+  }
+  const loaded = await loadConversation(source, id);
+  noteSkipped(loaded, source);
+  const found = findConversation(groupTurns(loaded.spans), id);
+  if (found.kind === 'none') {
+    throw new CliError(`no conversation ${id} in ${where(source)} (\`memento traces conversations\` lists them)`, EXIT.failed);
+  }
+  if (found.kind === 'ambiguous') {
+    throw new CliError(
+      [`conversation id ${id} is ambiguous in ${where(source)}; give more characters:`, ...found.ids.slice(0, 5).map((i) => `  ${i}`)].join('\n'),
+      EXIT.failed,
+    );
+  }
+  if (opts.json) {
+    printJson({ source: loaded.source, skippedLines: loaded.skippedLines, ...found.conversation });
+    return EXIT.ok;
+  }
+  process.stdout.write(renderConversation(found.conversation, { color: shouldColor(), width: terminalWidth() }));
+  return EXIT.ok;
+}
+
+async function conversationList(source: Source, opts: TracesOptions): Promise<number> {
+  if (opts.conversation) return conversationView(source, opts);
+  // --limit counts conversations, not traces: Jaeger is asked for as many turns as for stats.
+  const loaded = await loadRecent(source, JAEGER_SEARCH_DEPTH);
+  noteSkipped(loaded, source);
+  const all = conversations(groupTurns(loaded.spans));
+  const shown = all.slice(0, opts.limit ?? 20);
+  if (opts.json) {
+    printJson({ source: loaded.source, skippedLines: loaded.skippedLines, total: all.length, conversations: shown });
+  } else if (shown.length) {
+    process.stdout.write(renderConversationList(shown, { color: shouldColor(), width: terminalWidth() }));
+    const more = all.length > shown.length ? ` (newest ${shown.length} of ${all.length}; --limit N for more)` : '';
+    process.stdout.write(`${shown.length} conversation${shown.length === 1 ? '' : 's'} from ${where(source)}${more}\n`);
+  }
+  if (!shown.length) process.stderr.write(`${await emptyHint(source)}\n`);
+  return EXIT.ok;
+}
+
 async function show(source: Source, opts: TracesOptions): Promise<number> {
+  if (opts.conversation !== undefined) {
+    if (opts.traceId) throw new CliError('give a trace id or --conversation ID, not both', EXIT.usage);
+    return conversationView(source, opts);
+  }
   const prefix = (opts.traceId ?? '').trim().toLowerCase();
   if (!HEX_PREFIX.test(prefix)) {
     throw new CliError(`"${opts.traceId ?? ''}" is not a trace id: expected 1 to 32 hex digits`, EXIT.usage);
@@ -230,5 +302,7 @@ export async function traces(view: TracesView, opts: TracesOptions): Promise<num
       return statsView(source, opts);
     case 'show':
       return show(source, opts);
+    case 'conversations':
+      return conversationList(source, opts);
   }
 }

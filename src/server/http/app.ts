@@ -9,6 +9,8 @@
  * token, after which the Authorization header is removed from the request, so the SDK, the span
  * decorators and the handlers never hold the token.
  */
+import { context } from '@opentelemetry/api';
+import { withPeer } from '../../telemetry/peer.ts';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { log } from '../../log.ts';
 import { VERSION } from '../../version.ts';
@@ -19,9 +21,6 @@ import { HttpError, JSONRPC, sendError, sendJson } from './errors.ts';
 import { allowMethod, authenticate, checkHostAndOrigin, hostPolicy, scrubAuthorization, tokenPolicy, type HostPolicy, type TokenPolicy } from './gates.ts';
 import { openSse, sseMessage, streamable, type RouteContext } from './routes.ts';
 import { SessionRegistry } from './sessions.ts';
-
-export { JSONRPC } from './errors.ts';
-export { hostnameOf } from './gates.ts';
 
 /** Default longest time a request body may take to arrive. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
@@ -90,7 +89,8 @@ export class McpHttpApp {
         if (--this.inFlight === 0) this.drained?.();
       });
     }
-    this.route(req, res).catch((err: unknown) => {
+    // Who called, for the MCP server spans of the messages this request carries.
+    context.with(withPeer(context.active(), req.socket), () => this.route(req, res)).catch((err: unknown) => {
       log.error('HTTP request failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       if (!res.headersSent) sendError(res, 500, JSONRPC.internalError, 'Internal error');
       else res.end();
