@@ -41,5 +41,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
 # the SDK is preloaded so that it instruments modules before they are imported. Exec form,
 # so SIGTERM reaches Node, which flushes its spans before it exits (compose adds an init
 # process in front with `init: true`).
-ENTRYPOINT ["node", "--import", "/app/src/telemetry/preload.ts", "/app/src/cli.ts"]
+# --expose-gc as bin/memento gives `serve`: the server hands pooled heap pages back after a
+# flood of sessions (src/server/http/memory.ts).
+ENTRYPOINT ["node", "--expose-gc", "--import", "/app/src/telemetry/preload.ts", "/app/src/cli.ts"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000", "--data-dir", "/data"]

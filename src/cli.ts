@@ -131,7 +131,7 @@ function buildProgram(): Command {
     )
     .option(
       '--max-sessions <count>',
-      'most live MCP sessions at once; past it the longest-idle session (idle 60 s or more) gives way, else 503',
+      'most live MCP sessions at once; past it the longest-idle session (idle at least 60 s or the session timeout) gives way, else 503',
       integer('--max-sessions', 1, 1_000_000),
       D.maxSessions,
     )

@@ -82,7 +82,11 @@ async function withLock<T>(name: string, log: Log, fn: () => Promise<T>): Promis
 }
 
 async function buildOnce(program: BuiltProgram, log: Log, build: (tmp: string) => Promise<string>): Promise<BuiltProgram> {
-  if (existsSync(program.binary)) return program;
+  if (existsSync(program.binary)) {
+    const first = await readFile(join(program.dir, 'build-seconds'), 'utf8').catch(() => '?');
+    log(`${program.name} ${program.release}: reusing ${program.binary} (its build took ${first.trim()} s)`);
+    return program;
+  }
   return withLock(program.key, log, async () => {
     if (existsSync(program.binary)) return program;
     const tmp = `${program.dir}.tmp-${process.pid}`;
@@ -93,6 +97,7 @@ async function buildOnce(program: BuiltProgram, log: Log, build: (tmp: string) =
     try {
       const binary = await build(tmp);
       if (!existsSync(binary)) throw new Error(`the ${program.name} build finished without producing ${binary}`);
+      await writeFile(join(tmp, 'build-seconds'), `${((performance.now() - started) / 1000).toFixed(0)}\n`);
       await rm(program.dir, { recursive: true, force: true });
       await rename(tmp, program.dir);
     } catch (err) {

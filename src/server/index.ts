@@ -54,7 +54,7 @@ export interface HttpServerOptions extends ServerOptions {
   sessionIdleTimeoutMs?: number | undefined;
   /** Most live MCP sessions at once (default 1000); past it the longest-idle gives way, or 503. */
   maxSessions?: number | undefined;
-  /** Past the cap, a session idle at least this long is ended for a new one (default 60 s). */
+  /** Past the cap, a session idle at least this long is ended for a new one (default 60 s, or the idle timeout if shorter). */
   evictIdleAfterMs?: number | undefined;
   /** Longest a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number | undefined;
@@ -113,15 +113,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     : options.tokens instanceof Map ? options.tokens
     : new Map(Object.entries(options.tokens));
   const wildcard = host === '0.0.0.0' || host === '::';
+  const idleTimeoutMs = options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
   const app = new McpHttpApp({
     store,
     defaultUser: options.defaultUser ?? serverDefaultUser(),
     tokens,
     sharedToken: options.sharedToken,
     allowedHosts: [...LOCAL_HOSTS, ...(wildcard ? [] : [host]), ...(options.allowedHosts ?? [])],
-    sessionIdleTimeoutMs: options.sessionIdleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+    sessionIdleTimeoutMs: idleTimeoutMs,
     maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
-    evictIdleAfterMs: options.evictIdleAfterMs ?? DEFAULT_EVICT_IDLE_AFTER_MS,
+    // A session past its idle timeout is ended anyway: it never has to wait longer for room.
+    evictIdleAfterMs: options.evictIdleAfterMs ?? Math.min(DEFAULT_EVICT_IDLE_AFTER_MS, idleTimeoutMs),
     maxBodyBytes: bodyLimit(maxContentBytes),
     bodyTimeoutMs: options.bodyTimeoutMs,
     stateless: options.stateless,

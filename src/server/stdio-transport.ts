@@ -9,13 +9,10 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { JSONRPC } from './http/errors.ts';
 import { parseMessage } from './message-limits.ts';
 
 const NEWLINE = 0x0a;
-
-/** JSON-RPC error codes for lines that are not a message the server can take. */
-const PARSE_ERROR = -32700;
-const INVALID_REQUEST = -32600;
 
 export class LineTransport implements Transport {
   onclose?: () => void;
@@ -67,7 +64,7 @@ export class LineTransport implements Transport {
           this.skipping = true;
           this.chunks = [];
           this.size = 0;
-          this.reply(null, INVALID_REQUEST, `Invalid Request: the message is longer than ${this.maxLineBytes} bytes; it was skipped.`);
+          this.reply(null, JSONRPC.invalidRequest, `Invalid Request: the message is longer than ${this.maxLineBytes} bytes; it was skipped.`);
         } else if (part.length > 0) {
           this.chunks.push(part);
           this.size += part.length;
@@ -85,17 +82,17 @@ export class LineTransport implements Transport {
   private line(text: string): void {
     if (text.trim() === '') return;
     const parsed = parseMessage(text);
-    if (!parsed.ok) return this.reply(null, parsed.kind === 'parse' ? PARSE_ERROR : INVALID_REQUEST, parsed.message);
+    if (!parsed.ok) return this.reply(null, parsed.kind === 'parse' ? JSONRPC.parseError : JSONRPC.invalidRequest, parsed.message);
     const value = parsed.value;
     if (Array.isArray(value)) {
-      return this.reply(null, INVALID_REQUEST, 'Invalid Request: batches are not supported; send one message per line.');
+      return this.reply(null, JSONRPC.invalidRequest, 'Invalid Request: batches are not supported; send one message per line.');
     }
     const message = JSONRPCMessageSchema.safeParse(value);
     if (!message.success) {
       const id = (value as { id?: unknown } | null)?.id;
       return this.reply(
         typeof id === 'string' || typeof id === 'number' ? id : null,
-        INVALID_REQUEST,
+        JSONRPC.invalidRequest,
         'Invalid Request: the line is not a JSON-RPC 2.0 message.',
       );
     }

@@ -14,7 +14,7 @@ import {
   spanMetricsConnector,
   type CollectorConfig,
 } from './span-metrics.ts';
-import { expandCollectorEnv, hostPort, isEnvWithDefaults, readText } from './stack.ts';
+import { dig, expandCollectorEnv, hostPort, isEnvWithDefaults, readText } from './stack.ts';
 
 const config = collectorConfig();
 const pipelines = Object.entries(config.service.pipelines);
@@ -152,6 +152,34 @@ describe('otel-collector.yaml: span metrics count every span', () => {
   it('sends the SDKs’ OTLP metrics to Prometheus too', () => {
     const metrics = pipelines.filter(([id, p]) => signal(id) === 'metrics' && p.receivers?.includes('otlp'));
     expect(metrics.flatMap(([, p]) => p.exporters ?? []).map(componentType)).toContain('prometheus');
+  });
+});
+
+describe('otel-collector.yaml: per-service span metrics and tail sampling', () => {
+  it('keys span metrics by service, and drops the first process’s instance id before Prometheus', () => {
+    const connector = config.connectors?.[spanMetricsConnector(config).id] as { resource_metrics_key_attributes?: string[] };
+    expect(connector.resource_metrics_key_attributes).toEqual(['service.name']);
+    const fed = pipelines.filter(([, p]) => p.receivers?.includes(spanMetricsConnector(config).id));
+    for (const [id, p] of fed) {
+      const statements = (p.processors ?? []).flatMap((x) => {
+        const t = config.processors?.[x] as { metric_statements?: { statements: string[] }[] } | undefined;
+        return (t?.metric_statements ?? []).flatMap((g) => g.statements);
+      });
+      expect(statements, id).toContain('delete_key(resource.attributes, "service.instance.id")');
+      expect(p.receivers, `${id} takes only span metrics, not the SDKs' per-process metrics`).toEqual([spanMetricsConnector(config).id]);
+    }
+  });
+
+  it('samples only in the export pipeline: errors, slow traces, and a share of the rest', () => {
+    const exportPipeline = pipelines.find(([, p]) => p.exporters?.includes(jaegerExporter()))!;
+    expect(samplers(exportPipeline[1].processors)).toEqual(['tail_sampling']);
+    const ts = config.processors?.tail_sampling as { decision_wait: string; policies: { type: string; [k: string]: unknown }[] };
+    expect(ts.policies.map((p) => p.type)).toEqual(['status_code', 'latency', 'probabilistic']);
+    expect(ts.policies[0]).toMatchObject({ status_code: { status_codes: ['ERROR'] } });
+    expect(expandCollectorEnv(String(dig(ts.policies[1], 'latency.threshold_ms')))).toBe('2000');
+    expect(expandCollectorEnv(String(dig(ts.policies[2], 'probabilistic.sampling_percentage')))).toBe('10');
+    // Longer than the slowest turn the latency policy must judge: three MementoSlowTurns thresholds.
+    expect(durationMs(expandCollectorEnv(ts.decision_wait))).toBeGreaterThanOrEqual(30_000);
   });
 });
 

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemento, tempDir, type Running } from '../helpers/memento.ts';
-import { startProgram, stopProgram } from '../../scripts/stack/run.ts';
+import { isAlive, startProgram, stopProgram } from '../../scripts/stack/run.ts';
 import { ask, fileTrace, jaegerTrace, stack, telemetryEnv, waitFor, type AskResult } from './helpers.ts';
 
 let root: Awaited<ReturnType<typeof tempDir>>;
@@ -27,6 +27,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Leave the shared stack as found, even when a test failed while the collector was down.
+  if (!isAlive(stack().processes.collector.pid)) await startProgram(stack(), 'collector');
   await server?.stop('SIGKILL');
   await root?.cleanup();
 });

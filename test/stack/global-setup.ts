@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureBuilt } from '../../scripts/stack/build.ts';
-import { startStack, stopStack, type StackState } from '../../scripts/stack/run.ts';
+import { readState, startStack, stopStack, type StackState } from '../../scripts/stack/run.ts';
 import { SHIPPED_RULES, testRules } from './test-rules.ts';
 import { BASE_COLLECTOR_ENV } from './settings.ts';
 
@@ -42,7 +42,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   project.provide('stack', state);
   return async () => {
-    await stopStack(state);
+    // The state file, not `state`: a test may have restarted a program under a new pid.
+    await stopStack((await readState(dir)) ?? state);
     if (!process.env.MEMENTO_STACK_KEEP) await rm(dir, { recursive: true, force: true });
   };
 }

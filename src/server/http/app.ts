@@ -22,9 +22,6 @@ import { allowMethod, authenticate, checkHostAndOrigin, hostPolicy, scrubAuthori
 import { openSse, sseMessage, streamable, type RouteContext } from './routes.ts';
 import { SessionRegistry } from './sessions.ts';
 
-export { JSONRPC } from './errors.ts';
-export { hostnameOf } from './gates.ts';
-
 /** Default longest time a request body may take to arrive. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 

@@ -3,9 +3,8 @@
  * and the legacy HTTP+SSE pair, a GET /sse stream plus POST /messages?sessionId=…. Each new
  * session gets its own McpServer from the factory (the SDK's `getServer()` pattern).
  *
- * A stateless Streamable HTTP mode fits beside `streamable()`: per POST, `ctx.newServer()` and a
- * transport with `sessionIdGenerator: undefined`, closed when the response closes, with no
- * registry (and so no cap or sweeper) involved; app.ts picks the route.
+ * With `--stateless`, /mcp is answered by `stateless()` below instead: a server and transport
+ * per POST and no session, so the registry (its cap and sweeper) is not involved.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';

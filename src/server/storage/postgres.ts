@@ -73,6 +73,8 @@ const MIGRATIONS: string[] = [
 /** Any number, the same in every replica: the advisory lock that serialises migrations. */
 const MIGRATION_LOCK = 0x6d656d0;
 const MAX_NAME_ATTEMPTS = 10_000;
+/** How many matches, best by ts_rank, a search scores in full. */
+const CANDIDATES = 200;
 
 const MARKS = /\p{M}+/gu;
 /** Text folded the way search folds words (NFKD, no diacritics, lower case). */
@@ -162,6 +164,8 @@ export class PostgresStorage implements Storage {
         if (row) await tx`UPDATE memento_schema SET version = ${MIGRATIONS.length}`;
         else await tx`INSERT INTO memento_schema (version) VALUES (${MIGRATIONS.length})`;
       });
+      // A list or search sends two statements at once: have both connections open before the first call.
+      await Promise.all([this.sql`SELECT 1`, this.sql`SELECT 1`]);
     } catch (err) {
       await this.sql.end({ timeout: 1 }).catch(() => {});
       throw this.failure('open the store', err);
@@ -308,9 +312,13 @@ export class PostgresStorage implements Storage {
           .reduce((sum, term) => this.sql`${sum} + ${term}`);
         const [rows, [count]] = await Promise.all([
           dbSpan('postgresql', 'SELECT', 'memories', () => this.sql<Row[]>`
-            SELECT id, file, description, tags, created, size, preview, truncated,
-                   ${score} AS score
-            FROM memories WHERE user_id = ${user} AND search @@ ${q}
+            SELECT id, file, description, tags, created, size, preview, truncated, ${score} AS score
+            FROM (
+              -- The per-word scoring below costs several matches per row: it ranks the best
+              -- few hundred by ts_rank, not every match (a common word matches thousands).
+              SELECT * FROM memories WHERE user_id = ${user} AND search @@ ${q}
+              ORDER BY ts_rank(search, ${q}) DESC, id DESC LIMIT ${Math.max(CANDIDATES, limit)}
+            ) AS candidates
             ORDER BY score DESC, id DESC LIMIT ${limit}`),
           dbSpan('postgresql', 'SELECT', 'memories', () => this.sql<{ n: number }[]>`
             SELECT count(*)::int AS n FROM memories WHERE user_id = ${user} AND search @@ ${q}`),

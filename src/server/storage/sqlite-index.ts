@@ -132,8 +132,6 @@ export class SqliteIndex {
   readonly file: string;
   private db!: DatabaseSync;
   private statements = new Map<string, StatementSync>();
-  /** True when this open created the schema: every user directory must be read again. */
-  fresh = false;
 
   constructor(root: string) {
     this.file = path.join(root, INDEX_FILE);
@@ -142,11 +140,7 @@ export class SqliteIndex {
 
   /** Opens (creating, or replacing a corrupt or outdated index with a new empty one). */
   private open(): void {
-    try {
-      if (lstatSync(this.file, { throwIfNoEntry: false })?.isSymbolicLink()) throw refuseLink('the index', this.file);
-    } catch (err) {
-      throw err;
-    }
+    if (lstatSync(this.file, { throwIfNoEntry: false })?.isSymbolicLink()) throw refuseLink('the index', this.file);
     try {
       this.connect();
     } catch (err) {
@@ -179,7 +173,6 @@ export class SqliteIndex {
         this.db.exec('DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS dirs;');
         this.db.exec(SCHEMA);
         this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-        this.fresh = true;
       }
       this.db.exec('COMMIT');
     } catch (err) {
@@ -203,7 +196,6 @@ export class SqliteIndex {
     log.warn('the index database is corrupt; rebuilding it from the memory files', { path: this.file });
     this.discard();
     this.connect();
-    this.fresh = true;
   }
 
   static isCorrupt = isCorrupt;
@@ -347,9 +339,9 @@ export class SqliteIndex {
     );
   }
 
-  /** Users the index has rows or a directory record for. */
+  /** Users the index has rows or a directory record for (not the health probe's row). */
   users(): string[] {
-    return (this.st('SELECT user FROM dirs UNION SELECT DISTINCT user FROM memories').all() as { user: string }[]).map((r) => r.user);
+    return (this.st("SELECT user FROM dirs WHERE user != '.health' UNION SELECT DISTINCT user FROM memories").all() as { user: string }[]).map((r) => r.user);
   }
 
   /** Forgets a user whose directory is gone. Call inside transaction(). */

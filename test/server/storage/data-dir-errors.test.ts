@@ -116,4 +116,14 @@ describe('data directories that cannot work', () => {
       await server.stop();
     }
   });
+
+  it('a PostgreSQL store that does not answer, or a store URL that is not postgres://: a sentence, never the password', async () => {
+    const down = await runMemento(['serve', '--port', '0', '--store', 'postgres://bob:s3cretPassw0rd@127.0.0.1:1/memo']);
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toContain('Could not open the store: PostgreSQL at 127.0.0.1:1/memo does not answer (ECONNREFUSED): start it, or correct --store (MEMENTO_STORE_URL).');
+    expect(down.stderr).not.toContain('s3cretPassw0rd');
+    const wrong = await runMemento(['serve', '--port', '0', '--store', 'mysql://x@y/z']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--store (MEMENTO_STORE_URL) must be a postgres:// URL');
+  });
 });
