@@ -187,6 +187,8 @@ const COMMON_SPAN_ATTRIBUTES = [
   'http.request.method', 'http.request.method_original', 'http.response.status_code', 'http.route',
   'url.full', 'url.path', 'url.query', 'url.scheme', 'network.peer.address', 'network.peer.port', 'user_agent.original',
   'http.request.header.content-type', 'http.response.header.content-type',
+  // The storage's database spans (stable database conventions).
+  'db.system.name', 'db.operation.name', 'db.collection.name', 'db.query.summary', 'db.response.status_code',
   // Memento's own.
   ATTR_MEMENTO_PHASE, ATTR_MEMENTO_TURN_NUMBER, ATTR_MEMENTO_USER_ID, ATTR_MEMENTO_CHAT_CALLS, ATTR_MEMENTO_TOOL_CALLS,
   ATTR_MEMENTO_TOOL_ROUNDS, ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN, ATTR_MEMENTO_RESULT_SIZE, ATTR_MEMENTO_MEMORY_COUNT,
