@@ -160,11 +160,7 @@ export const SERVICE_NAME_SERVER = 'memento-mcp-server' as const;
 
 export type SemconvSet = 'v1.41' | 'latest';
 
-/** OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental (a comma-separated list) picks the newest names. */
-export function semconvSet(env: NodeJS.ProcessEnv = process.env): SemconvSet {
-  const values = (env.OTEL_SEMCONV_STABILITY_OPT_IN ?? '').split(',').map((v) => v.trim().toLowerCase());
-  return values.includes('gen_ai_latest_experimental') ? 'latest' : 'v1.41';
-}
+// Which set a process emits is read from OTEL_SEMCONV_STABILITY_OPT_IN by otel-env.ts's semconvSet().
 
 /** The cache-write token count's name in each set. */
 export const CACHE_WRITE_ATTRIBUTE: Record<SemconvSet, string> = {
