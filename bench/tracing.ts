@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { dumpInstructions, valgrindAvailable } from './lib/callgrind.ts';
+import { dumpInstructions, startInstrumentation, valgrindAvailable } from './lib/callgrind.ts';
 import { cleanEnv, startChild, type Child } from './lib/child.ts';
 import { progress } from './lib/progress.ts';
 import { fmt, median, medianCI, pct, ratio, table, withCI } from './lib/stats.ts';
@@ -48,20 +48,9 @@ interface Rig {
   workers: Map<Mode, { child: Child; server: Child<{ url: string }> }>;
 }
 
-/**
- * Collector, simulator, a traced and an untraced MCP server, and one client worker per mode.
- * With `callgrindOut`, the workers and both servers run under callgrind.
- */
-async function startRig(options: BenchOptions, label: string, callgrindOut?: (name: string) => string): Promise<Rig> {
+/** Collector, simulator, a traced and an untraced MCP server, and one client worker per mode. */
+async function startRig(options: BenchOptions, label: string): Promise<Rig> {
   const children: Child[] = [];
-  // Under callgrind a turn takes ~100× longer, so whatever runs on a timer would run ~100×
-  // more often per turn than it does natively: batch exports are instead flushed explicitly at
-  // the edges of the measured window (runInstructions), and periodic metric export is left out
-  // (natively once a minute, i.e. once per thousands of turns). V8's own background threads
-  // (concurrent compilation, marking) make counts depend on timing; --single-threaded runs
-  // that work on the main thread, in a repeatable order.
-  const slow = callgrindOut ? { timeoutMs: 300_000, execArgv: ['--single-threaded'] } : {};
-  const timers = callgrindOut ? { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_METRIC_EXPORT_INTERVAL: '3600000' } : {};
   try {
     progress(`${label}: starting collector, simulator and two MCP servers (traced, untraced)`);
     const collector = await startChild<{ url: string }>('collector.ts');
@@ -72,7 +61,6 @@ async function startRig(options: BenchOptions, label: string, callgrindOut?: (na
       OTEL_SDK_DISABLED: 'false',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
       OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
-      ...timers,
     });
     const dataTraced = join(options.workDir, 'traced');
     const dataPlain = join(options.workDir, 'plain');
@@ -82,10 +70,8 @@ async function startRig(options: BenchOptions, label: string, callgrindOut?: (na
       startChild<{ url: string }>('memento-server.ts', {
         args: [dataTraced],
         env: cleanEnv(otel('memento')),
-        ...slow,
-        callgrindOut: callgrindOut?.('server-traced'),
       }),
-      startChild<{ url: string }>('memento-server.ts', { args: [dataPlain], ...slow, callgrindOut: callgrindOut?.('server-plain') }),
+      startChild<{ url: string }>('memento-server.ts', { args: [dataPlain] }),
     ]);
     children.push(tracedServer, plainServer);
 
@@ -102,7 +88,7 @@ async function startRig(options: BenchOptions, label: string, callgrindOut?: (na
           // The peer brings no metrics or logs of its own; NodeSDK must not add env defaults.
           ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
         });
-        const child = await startChild('turn-worker.ts', { args: [mode], env, ...slow, callgrindOut: callgrindOut?.(`client-${mode}`) });
+        const child = await startChild('turn-worker.ts', { args: [mode], env });
         children.push(child);
         workers.set(mode, { child, server });
       }),
@@ -287,100 +273,170 @@ export const tracing: Benchmark = {
   run,
 };
 
+/** V8 settings under which a client's instruction count is repeatable (see runInstructions). */
+export const PREDICTABLE_V8 = [
+  // No background threads (concurrent compilation, marking, sweeping): all of V8's work runs
+  // on the main thread in program order, and is counted there.
+  '--single-threaded',
+  // A heap that does not grow or shrink with timing: fixed new space, no idle-time or
+  // memory-reducer collections.
+  '--predictable-gc-schedule',
+  '--min-semi-space-size=16',
+  '--max-semi-space-size=16',
+  // Math.random (span and trace ids) draws the same numbers in every run.
+  '--random-seed=1',
+  // Bytecode of functions not run for a while is flushed at GC and compiled again later:
+  // compilation would then fall into a window by chance.
+  '--no-flush-bytecode',
+  '--expose-gc',
+];
+
+const HOUR_MS = '3600000';
+export const NO_TIMEOUTS = {
+  MEMENTO_MCP_TIMEOUT_MS: HOUR_MS,
+  MEMENTO_MODEL_TIMEOUT_MS: HOUR_MS,
+  MEMENTO_MODEL_IDLE_TIMEOUT_MS: HOUR_MS,
+  OTEL_BSP_EXPORT_TIMEOUT: HOUR_MS,
+};
+
 /**
- * The same four clients and two servers under callgrind: instructions per turn, which do not
- * move with the machine's load, so the difference between variants is exact where the CPU
- * seconds above are a median of noisy differences. Each client's and server's counts bracket
- * exactly its measured turns (lib/callgrind.ts); the two clients that share no server run
- * side by side.
+ * Instructions per turn, counted by callgrind: unlike CPU seconds, they do not move with what
+ * else the machine does. For each variant and each repetition a fresh client process runs
+ * under callgrind (simulator, servers and collector native), with V8 made predictable
+ * (PREDICTABLE_V8), warms up, collects its heap, and `callgrind_control --dump` brackets the
+ * measured turns. Each turn exports its own spans (`flushEach`), as an interactive client
+ * does, so no timer decides what a window contains. Repetitions in fresh processes show how
+ * far a count moves between runs; the figure is their mean.
  */
 async function runInstructions(options: BenchOptions): Promise<BenchResult> {
   if (!(await valgrindAvailable())) throw new Error('valgrind (Debian package valgrind) is needed for this benchmark');
   // V8 tiers code up by invocation counts, so warm-up is counted in turns, as natively.
-  const warmup = options.quick ? 10 : 100;
-  const turns = options.quick ? 10 : 150;
-  const out = (name: string) => join(options.workDir, `callgrind-${name}.%p`);
-  const rig = await startRig(options, 'tracing-instructions', out);
+  // 40 warm-up turns left 1.2–3.6 M instructions per turn of parsing and compiling in the
+  // window (callgrind_annotate: Scanner, Parser, compiler::); 150 leave the code warm.
+  const warmup = options.quick ? 60 : 150;
+  const turns = options.quick ? 20 : 40;
+  const reps = 2;
+  const modes: Mode[] = ['off', 'memento', 'peer'];
+  const children: Child[] = [];
   try {
-    progress(`tracing-instructions: warming up under callgrind (${warmup} turns per variant, all at once)`);
-    await Promise.all(MODES.map((m) => rig.workers.get(m)!.child.call('turns', { n: warmup })));
-    const counts = new Map<Mode, { client: number; server: number; failures: number }>();
-    const outOf = (c: Child) => (c === rig.tracedServer ? out('server-traced') : c === rig.plainServer ? out('server-plain') : '');
-    // Pairs that use different servers, so each server's counts belong to one client.
-    for (const pair of [['off', 'memento'], ['peer', 'memento-file']] as Mode[][]) {
-      progress(`tracing-instructions: ${turns} turns each for ${pair.join(' and ')}`);
-      const entries = pair.map((m) => ({ mode: m, ...rig.workers.get(m)! }));
-      // Each window holds its own turns' export and nothing older: flushed before it opens
-      // and again before it closes.
-      const flush = () => Promise.all(entries.flatMap((e) => [e.child.call('flush'), e.server.call('flush')]));
-      await flush();
-      await Promise.all(entries.flatMap((e) => [dumpInstructions(e.child.pid, out(`client-${e.mode}`)), dumpInstructions(e.server.pid, outOf(e.server))]));
-      const results = await Promise.all(entries.map((e) => e.child.call<{ failures: number }>('turns', { n: turns })));
-      await flush();
-      for (const [i, e] of entries.entries()) {
-        const [client, server] = await Promise.all([dumpInstructions(e.child.pid, out(`client-${e.mode}`)), dumpInstructions(e.server.pid, outOf(e.server))]);
-        counts.set(e.mode, { client: client / turns, server: server / turns, failures: results[i]!.failures });
+    progress('tracing-instructions: starting collector, simulator and two MCP servers (native)');
+    const collector = await startChild<{ url: string }>('collector.ts');
+    children.push(collector);
+    const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
+    children.push(simulator);
+    const otel = (mode: string) => ({
+      OTEL_SDK_DISABLED: 'false',
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
+      OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
+      // Exports happen at the flushes; metrics export once a minute natively, i.e. once in
+      // thousands of turns, so not in a window.
+      OTEL_BSP_SCHEDULE_DELAY: '3600000',
+      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+    });
+    for (const sub of ['traced', 'plain']) await mkdir(join(options.workDir, sub), { recursive: true });
+    const [tracedServer, plainServer] = await Promise.all([
+      startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'traced')], env: cleanEnv(otel('memento')) }),
+      startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'plain')] }),
+    ]);
+    children.push(tracedServer, plainServer);
+
+    const measureOnce = async (mode: Mode, rep: number) => {
+      const server = mode === 'memento' ? tracedServer : plainServer;
+      const env = cleanEnv({
+        AZURE_OPENAI_ENDPOINT: simulator.ready.url,
+        AZURE_OPENAI_API_KEY: 'bench',
+        MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
+        // A process under callgrind on a busy machine can wait minutes for a core: no timeout
+        // may fire (a timed-out call is a failed turn with other work in it, and a retry).
+        ...NO_TIMEOUTS,
+        ...(mode === 'off' ? {} : otel(mode)),
+        ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
+      });
+      const out = join(options.workDir, `callgrind-${mode}-${rep}.%p`);
+      const child = await startChild('turn-worker.ts', { args: [mode, `${mode}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 600_000, callgrindOut: out, callgrindLate: true });
+      try {
+        await child.call('turns', { n: warmup, flushEach: true });
+        await child.call('gc');
+        await startInstrumentation(child.pid);
+        await dumpInstructions(child.pid, out);
+        const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
+        const instructions = await dumpInstructions(child.pid, out);
+        return { perTurn: instructions / turns, failures: result.failures };
+      } finally {
+        await child.stop();
       }
-    }
-    const off = counts.get('off')!;
+    };
+
+    const counts = new Map<Mode, { perTurn: number; failures: number }[]>(modes.map((m) => [m, []]));
+    // All at once: a count does not depend on what else runs, and under callgrind one
+    // process takes minutes. Each worker is its own user, so every search finds the same notes.
+    progress(`tracing-instructions: ${reps} × (${modes.join(', ')}) under callgrind, ${warmup} warm-up + ${turns} counted turns each`);
+    const runs = modes.flatMap((m) => Array.from({ length: reps }, (_, i) => ({ mode: m, rep: i + 1 })));
+    const results = await Promise.all(runs.map((r) => measureOnce(r.mode, r.rep)));
+    results.forEach((r, i) => counts.get(runs[i]!.mode)!.push(r));
+
+    const mean = (mode: Mode) => counts.get(mode)!.reduce((s, c) => s + c.perTurn, 0) / reps;
+    // Repeatability: the largest relative difference between repetitions of one variant.
+    const spread = (mode: Mode) => {
+      const v = counts.get(mode)!.map((c) => c.perTurn);
+      return (Math.max(...v) - Math.min(...v)) / mean(mode);
+    };
+    const off = mean('off');
     const timing = options.earlier.get('tracing') as { untracedCpuMsPerTurn?: number } | undefined;
     // Instructions → ms at the rate the untraced client ran natively in the tracing benchmark.
-    const msPerInstruction = timing?.untracedCpuMsPerTurn ? timing.untracedCpuMsPerTurn / off.client : undefined;
-    const asMs = (instructions: number) => (msPerInstruction ? fmt(instructions * msPerInstruction) : '–');
-    const M = (n: number) => fmt(n / 1e6);
-    const rows = MODES.map((mode) => {
-      const c = counts.get(mode)!;
-      const dc = c.client - off.client;
-      const ds = c.server - off.server;
+    const msPerInstruction = timing?.untracedCpuMsPerTurn ? timing.untracedCpuMsPerTurn / off : undefined;
+    const asMs = (instructions: number) => (msPerInstruction ? `${fmt(instructions * msPerInstruction)} ms` : '–');
+    const M = (n: number) => fmt(n / 1e6, 4);
+    const rows = modes.map((mode) => {
+      const d = mean(mode) - off;
       return [
         LABEL[mode],
-        M(c.client),
-        mode === 'off' ? '–' : M(dc),
-        mode === 'off' ? '–' : pct(dc / off.client, 2),
-        mode === 'off' ? '–' : asMs(dc),
-        M(c.server),
-        mode === 'off' || mode === 'peer' ? '–' : M(ds),
-        mode === 'off' || mode === 'peer' ? '–' : asMs(dc + ds),
+        counts.get(mode)!.map((c) => M(c.perTurn)).join(' / '),
+        pct(spread(mode), 2),
+        M(mean(mode)),
+        mode === 'off' ? '–' : M(d),
+        mode === 'off' ? '–' : pct(d / off, 2),
+        mode === 'off' ? '–' : asMs(d),
       ];
     });
-    const m = counts.get('memento')!;
-    const p = counts.get('peer')!;
-    const mementoClient = m.client - off.client;
-    const mementoWhole = mementoClient + m.server - off.server;
-    const failures = [...counts.values()].reduce((s, c) => s + c.failures, 0);
-    const clientMs = msPerInstruction ? mementoClient * msPerInstruction : NaN;
-    const wholeMs = msPerInstruction ? mementoWhole * msPerInstruction : NaN;
+    const memento = mean('memento') - off;
+    const peer = mean('peer') - off;
+    const worstSpread = Math.max(...modes.map(spread));
+    const failures = [...counts.values()].flat().reduce((s, c) => s + c.failures, 0);
     return {
       title: 'Tracing overhead in instructions (callgrind)',
       method:
-        'The tracing benchmark’s four clients and two MCP servers, each run under `valgrind --tool=callgrind`, simulator and collector native. ' +
-        `After ${warmup} warm-up turns per client, \`callgrind_control --dump\` brackets ${turns} measured turns in each client and in the server that served it, span export flushed at both edges; ` +
-        'V8 runs `--single-threaded` and timer-driven exports are left to those flushes, so the counts do not depend on how slowly valgrind runs or on what else the machine is doing. ' +
-        'Experimental: a major GC or a tier-up that falls inside a window moves a process’s count by millions of instructions, and short windows have been seen to differ by 2× between runs; no verdict is drawn from it. ' +
+        `For each variant, ${reps} fresh client processes (one per repetition) run under \`valgrind --tool=callgrind\`; simulator, MCP servers and collector run natively. ` +
+        `V8 runs \`${PREDICTABLE_V8.join(' ')}\`. After ${warmup} warm-up turns and a full GC, \`callgrind_control --dump\` brackets ${turns} counted turns; ` +
+        'every turn exports its own spans (a flush after the turn, as an interactive client whose turns outlast the batch delay does), so the counts do not depend on timers, on how slowly valgrind runs or on the machine’s load. ' +
         (msPerInstruction
           ? `Milliseconds are the instructions at the rate the untraced client ran natively in the \`tracing\` benchmark of this same run (${fmt(timing!.untracedCpuMsPerTurn!)} ms per turn).`
           : 'Run together with `tracing` to have them converted to milliseconds.'),
       body: [
-        table(['variant', 'client Minstr / turn', 'Δ client Minstr', 'Δ client', 'Δ client ≈ ms', 'server Minstr / turn', 'Δ server Minstr', 'Δ client + server ≈ ms'], rows),
+        table(['variant', 'Minstr / turn, each repetition', 'spread', 'mean Minstr / turn', 'Δ Minstr vs untraced', 'Δ', 'Δ ≈ ms'], rows),
         '',
-        `Memento ÷ peer, client instructions added: ${ratio(mementoClient / (p.client - off.client))}. Turns with an error or without exactly one tool call: ${failures}.`,
+        `Memento ÷ peer, client instructions added per turn: ${ratio(memento / peer)}. Largest spread between repetitions: ${pct(worstSpread, 2)}. Turns with an error or without exactly one tool call: ${failures}.`,
       ].join('\n'),
       targets: [
-        // No verdicts: two runs of 10-turn windows gave the untraced client 43.7 and 20.5 M
-        // instructions per turn (a major GC or a tier-up inside a window is millions of
-        // instructions), so these counts are reported, not yet trusted over the timing above.
-        { what: "Memento's whole turn, client (instructions → ms; experimental)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(clientMs)} ms (${M(mementoClient)} M instructions)`, met: undefined },
-        { what: "Memento's whole turn, client + server (instructions → ms; experimental)", target: `≤ ${TARGET_CLIENT_CPU_MS} ms`, measured: `${fmt(wholeMs)} ms (${M(mementoWhole)} M instructions)`, met: undefined },
+        { what: 'instruction counts repeatable (largest spread between repetitions)', target: '≤ 1 %', measured: pct(worstSpread, 2), met: worstSpread <= 0.01 },
+        { what: 'client instructions added by Memento ÷ by the peer', target: '≤ 0.5×', measured: ratio(memento / peer), met: memento / peer <= 0.5 },
+        {
+          what: 'client CPU added by Memento per turn (instructions → ms)',
+          target: `≤ ${TARGET_CLIENT_CPU_MS} ms`,
+          measured: `${asMs(memento)} (${M(memento)} M instructions)`,
+          met: msPerInstruction ? memento * msPerInstruction <= TARGET_CLIENT_CPU_MS : undefined,
+        },
+        { what: 'turns failed', target: '0', measured: String(failures), met: failures === 0 },
       ],
-      data: { warmup, turns, counts: Object.fromEntries(counts), msPerInstruction },
+      data: { warmup, turns, reps, counts: Object.fromEntries(counts), msPerInstruction },
     };
   } finally {
-    await Promise.all(rig.children.map((c) => c.stop()));
+    await Promise.all(children.map((c) => c.stop()));
   }
 }
 
 export const tracingInstructions: Benchmark = {
   name: 'tracing-instructions',
-  summary: 'the tracing variants under callgrind: instructions per turn, immune to machine noise',
+  summary: 'instructions per turn under callgrind (fresh predictable processes): untraced vs Memento vs the peer',
   run: runInstructions,
 };

@@ -23,6 +23,11 @@ export async function dumpInstructions(pid: number, outPattern: string): Promise
   return Number(m[1]);
 }
 
+/** Turns instrumentation on in a process started with `callgrindLate`. */
+export async function startInstrumentation(pid: number): Promise<void> {
+  await run('callgrind_control', ['--instr=on', String(pid)], { timeout: 120_000 });
+}
+
 export async function valgrindAvailable(): Promise<boolean> {
   try {
     await run('valgrind', ['--version']);

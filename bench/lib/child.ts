@@ -50,6 +50,11 @@ export interface StartOptions {
    * instruction counts, unlike CPU seconds, do not change with what else the machine is doing.
    */
   callgrindOut?: string;
+  /**
+   * Under callgrind, count nothing until `startInstrumentation` (lib/callgrind.ts) turns it on:
+   * start-up and warm-up then run several times faster than fully instrumented.
+   */
+  callgrindLate?: boolean;
 }
 
 /** Forks `bench/procs/<script>` and waits for its ready message. */
@@ -62,7 +67,7 @@ export function startChild<R = unknown>(script: string, options: StartOptions = 
     env: options.env ?? cleanEnv(),
     // fork() runs `execPath ...execArgv script ...args`: valgrind then starts this same node.
     ...(options.callgrindOut
-      ? { execPath: 'valgrind', execArgv: ['--tool=callgrind', '--quiet', `--callgrind-out-file=${options.callgrindOut}`, process.execPath, ...nodeArgs] }
+      ? { execPath: 'valgrind', execArgv: ['--tool=callgrind', '--quiet', ...(options.callgrindLate ? ['--instr-atstart=no'] : []), `--callgrind-out-file=${options.callgrindOut}`, process.execPath, ...nodeArgs] }
       : { execArgv: nodeArgs }),
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });

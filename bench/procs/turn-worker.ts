@@ -68,7 +68,8 @@ const { Session } = await import('../../src/client/session.ts');
 const { cpuMicros, processHandlers, serveParent } = await import('../lib/child.ts');
 
 const session = await Session.open();
-const user = `bench-${mode}`;
+// argv[3]: a user of its own, when several workers of one mode share a server.
+const user = `bench-${process.argv[3] ?? mode}`;
 let turnNumber = 0;
 
 /*
@@ -88,7 +89,12 @@ function nextMessage(): string {
   return `what do I have about ${SEARCHED}`;
 }
 
-async function turns(args: { n: number }) {
+/**
+ * `flushEach`: export after every turn, as an interactive client does (a real turn lasts
+ * longer than the batch delay, so each turn's spans leave in an export of their own); the
+ * instruction-count benchmark runs with it, since timers under valgrind fire ~50× too often.
+ */
+async function turns(args: { n: number; flushEach?: boolean }) {
   let failures = 0;
   let toolCalls = 0;
   let chatCalls = 0;
@@ -98,6 +104,7 @@ async function turns(args: { n: number }) {
     const result = await session.agent.runTurn(nextMessage(), { user });
     // A long conversation would make every later turn bigger; each turn starts afresh.
     session.agent.history.clear(user);
+    if (args.flushEach) await flush();
     if (!result.ok || result.toolCalls !== 1) failures++;
     toolCalls += result.toolCalls;
     chatCalls += result.chatCalls;
@@ -105,4 +112,7 @@ async function turns(args: { n: number }) {
   return { n: args.n, cpuUs: cpuMicros() - cpu0, wallMs: performance.now() - t0, failures, toolCalls, chatCalls };
 }
 
-serveParent({ ...processHandlers(), turns, flush: () => flush() }, { mode });
+// `gc` (under --expose-gc): the instruction-count benchmark starts every window from a
+// collected heap, so no variant pays for garbage made before its window opened.
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+serveParent({ ...processHandlers(), turns, flush: () => flush(), gc }, { mode });

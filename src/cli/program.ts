@@ -227,7 +227,7 @@ function buildProgram(choose: (run: Run, role: Role | undefined) => void, errors
     .description('check the whole path end to end (model, MCP server, OTLP, a test turn in Jaeger and Prometheus) and print a checklist')
     .addOption(userOption())
     .option('--jaeger <url>', "Jaeger's query service, to find the test turn in [MEMENTO_JAEGER_URL; unset: skipped]")
-    .option('--prometheus <url>', 'Prometheus, to find the span metrics in [MEMENTO_PROMETHEUS_URL; unset: skipped]')
+    .option('--prometheus <url>', `Prometheus, to find the span metrics in ${backedBy(S.prometheusUrl)}`)
     .option('--wait <ms>', 'how long to wait for the test turn to reach Jaeger and Prometheus', integer('--wait', 0, 600_000), 30_000)
     .option('--json', 'print {ok, checks: [{name, status, detail}]} as JSON')
     .action((opts: DoctorOptions & { wait: number }) =>

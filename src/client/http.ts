@@ -2,7 +2,7 @@
  * The client's HTTP: one undici Agent (a keep-alive pool with connect, headers and body
  * timeouts) behind every request to Azure OpenAI and to the MCP server, so a turn's second
  * Azure call reuses the first call's TLS connection. HTTP client spans come from
- * @opentelemetry/instrumentation-undici, which listens on undici's diagnostics channels.
+ * src/telemetry/http-client.ts, which listens on undici's diagnostics channels.
  *
  * With `--traffic`, a wrapper reports each exchange (service, method, path, status, time,
  * bytes) when its response body has been read to the end; without it, requests go straight

@@ -284,5 +284,19 @@ export function createMcpServer(ctx: ToolContext): McpServer {
       }),
   );
 
+  skipOutputValidation(server);
   return server;
+}
+
+/**
+ * The SDK parses every successful result against its tool's output schema with zod before
+ * sending it. Memento's results are built by the handlers above from the store's own records,
+ * and test/server/output-schema.test.ts checks each tool's results against the schema it
+ * advertises; clients that care (the MCP SDK's Client does) validate on their side anyway.
+ * Doing it here cost a zod parse per call on the server's hot path (BENCHMARKS.md, issue 15).
+ * Inputs are still validated. When the SDK's private method is not there, nothing changes.
+ */
+function skipOutputValidation(server: McpServer): void {
+  const target = server as unknown as { validateToolOutput?: unknown };
+  if (typeof target.validateToolOutput === 'function') target.validateToolOutput = async () => {};
 }

@@ -6,7 +6,7 @@
  *
  * Client side: each outgoing request gets a CLIENT span `{mcp.method.name} {target}` whose
  * context is injected into `params._meta` (MCP SEP-414) and is active while the inner
- * transport sends, so the HTTP POST that carries it (instrumentation-undici) is its child and
+ * transport sends, so the HTTP POST that carries it (./http-client.ts) is its child and
  * carries the same context in its `traceparent` header.
  *
  * Server side: each incoming request gets a SERVER span whose parent is the context in
@@ -117,12 +117,20 @@ function firstText(result: Message['result']): string {
   return block ? String((block as { text?: unknown }).text ?? '') : '';
 }
 
-function jsonSize(value: unknown): number {
-  try {
-    return Buffer.byteLength(JSON.stringify(value) ?? '');
-  } catch {
-    return 0;
+/**
+ * The size of a result: the UTF-8 bytes of its text blocks, i.e. what a model reads of it.
+ * Counted from the strings as they are; serializing the whole result again to measure it
+ * cost as much as the transport's own serialization (issue 15).
+ */
+function textSize(result: Message['result']): number {
+  const content = result?.content;
+  if (!Array.isArray(content)) return 0;
+  let bytes = 0;
+  for (const block of content) {
+    const text = (block as { text?: unknown } | null)?.text;
+    if (typeof text === 'string') bytes += Buffer.byteLength(text);
   }
+  return bytes;
 }
 
 /** Runs a telemetry step; a throw goes to `diag` and yields undefined, never into the protocol. */
@@ -325,7 +333,7 @@ class InstrumentedTransport implements Transport {
     if (!entry) return;
     const reported = this.side === 'client' ? msg.result?._meta?.[SERVER_SPAN_META_KEY] : undefined;
     if (typeof reported === 'string' && TRACEPARENT.test(reported)) entry.span.setAttribute(ATTR_MEMENTO_MCP_SERVER_SPAN, reported);
-    // The size costs a serialization of the result: only for tool results, only when recorded.
+    // Only for tool results, only when recorded.
     const measure = entry.method === 'tools/call' && entry.span.isRecording();
     this.finish(msg.id as string | number, outcomeOf(msg, this.capture, measure, this.side));
   }
@@ -397,7 +405,7 @@ function outcomeOf(msg: Message, capture: boolean, measure: boolean, side: 'clie
     return { errorType: code, message, attributes };
   }
   const attributes: Attributes = {};
-  if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = jsonSize(msg.result);
+  if (measure) attributes[ATTR_MEMENTO_RESULT_SIZE] = textSize(msg.result);
   if (capture) attributes[ATTR_GEN_AI_TOOL_CALL_RESULT] = JSON.stringify(msg.result ?? null);
   if (msg.result?.isError === true) {
     const message = capture ? firstText(msg.result).slice(0, 200) : 'the tool reported an error';

@@ -20,7 +20,6 @@ import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import {
@@ -35,6 +34,7 @@ import {
   SERVICE_NAME_CLIENT,
   SERVICE_NAME_SERVER,
 } from './semconv.ts';
+import { HttpClientSpans } from './http-client.ts';
 import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
 import { log, redact } from '../log.ts';
@@ -158,13 +158,13 @@ function start(role: Role, options: StartOptions): Telemetry {
   }
 
   const instrumentations: Instrumentation[] = [
-    new UndiciInstrumentation({
+    new HttpClientSpans({
       // Every client span belongs to a turn: an HTTP request made outside one (a session
       // DELETE at exit, a background reconnect) must not start a trace of its own.
-      requireParentforSpans: role === 'client',
+      requireParentSpan: role === 'client',
       // Long-lived SSE streams (GET /mcp, GET /sse) would be spans that never end within
       // the turn that opened them; the POSTs that carry each MCP request are traced.
-      ignoreRequestHook: (req) => req.method === 'GET' && acceptsEventStream(req.headers),
+      ignoreRequest: (req) => req.method === 'GET' && acceptsEventStream(req.headers),
     }),
   ];
   if (role === 'server') {

@@ -1,0 +1,92 @@
+/*
+ * One variant's instruction count, outside the full harness: how each change of issue 15 was
+ * measured on its own (BENCHMARKS.md). The procedure is tracing-instructions' (bench/tracing.ts:
+ * fresh process under callgrind, PREDICTABLE_V8, instrumentation on after warm-up and a GC,
+ * no client timeouts, one export per turn), run on the code of this checkout.
+ *
+ *   node bench/instructions.ts client <off|memento|peer> [warm-up turns=150] [turns=40] [processes=1]
+ *   node bench/instructions.ts server <plain|traced> [warm-up calls=300] [calls=150]
+ *
+ * The server variant drives a Memento MCP server under callgrind with the load generator's
+ * `steady` mix (store → get → search → delete → retrieve) from one native session.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dumpInstructions, startInstrumentation } from './lib/callgrind.ts';
+import { cleanEnv, startChild, type Child } from './lib/child.ts';
+import { NO_TIMEOUTS, PREDICTABLE_V8 } from './tracing.ts';
+
+const [side, variant = 'memento', warmArg, countArg, procsArg] = process.argv.slice(2);
+const work = mkdtempSync(join(tmpdir(), 'memento-instructions-'));
+const children: Child[] = [];
+const collector = await startChild<{ url: string }>('collector.ts');
+children.push(collector);
+const otel = (mode: string) => ({
+  OTEL_SDK_DISABLED: 'false',
+  OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
+  OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
+  OTEL_BSP_SCHEDULE_DELAY: '3600000',
+  OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+});
+try {
+  if (side === 'client') {
+    const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 40), Number(procsArg ?? 1)];
+    const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
+    children.push(simulator);
+    const server = await startChild<{ url: string }>('memento-server.ts', { args: [work], env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
+    children.push(server);
+    const env = cleanEnv({
+      AZURE_OPENAI_ENDPOINT: simulator.ready.url,
+      AZURE_OPENAI_API_KEY: 'bench',
+      MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
+      ...NO_TIMEOUTS,
+      ...(variant === 'off' ? {} : otel(variant)),
+      ...(variant === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
+    });
+    const one = async (rep: number) => {
+      const out = join(work, `callgrind-${variant}-${rep}.%p`);
+      const child = await startChild('turn-worker.ts', { args: [variant, `${variant}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 900_000, callgrindOut: out, callgrindLate: true });
+      children.push(child);
+      await child.call('turns', { n: warmup, flushEach: true });
+      await child.call('gc');
+      await startInstrumentation(child.pid);
+      await dumpInstructions(child.pid, out);
+      const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
+      const instructions = await dumpInstructions(child.pid, out);
+      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures: result.failures };
+    };
+    const results = await Promise.all(Array.from({ length: procs }, (_, i) => one(i + 1)));
+    process.stdout.write(`${JSON.stringify({ side, variant, warmup, turns, results })}\n`);
+  } else if (side === 'server') {
+    const [warmup, calls] = [Number(warmArg ?? 300), Number(countArg ?? 150)];
+    const out = join(work, `callgrind-server-${variant}.%p`);
+    const server = await startChild<{ url: string }>('memento-server.ts', {
+      args: [work],
+      env: cleanEnv(variant === 'traced' ? { ...otel('server'), OTEL_BSP_EXPORT_TIMEOUT: '3600000' } : {}),
+      execArgv: PREDICTABLE_V8,
+      timeoutMs: 900_000,
+      callgrindOut: out,
+      callgrindLate: true,
+    });
+    children.push(server);
+    const load = await startChild('load.ts');
+    children.push(load);
+    await load.call('open', { url: server.ready.url, sessions: 1, userPrefix: 'steady' });
+    const warm = await load.call<{ errors: number }>('run', { mix: 'steady', calls: warmup });
+    await server.call('flush');
+    await server.call('memory', { gc: true });
+    await startInstrumentation(server.pid);
+    await dumpInstructions(server.pid, out);
+    const run = await load.call<{ ok: number; errors: number }>('run', { mix: 'steady', calls });
+    await server.call('flush');
+    const instructions = await dumpInstructions(server.pid, out);
+    await load.call('close');
+    // Errors (client-side timeouts of a starved server) change the mix: such a count is not comparable.
+    process.stdout.write(`${JSON.stringify({ side, variant, warmup, calls: run.ok + run.errors, errors: warm.errors + run.errors, minstrPerCall: +(instructions / (run.ok + run.errors) / 1e6).toFixed(4) })}\n`);
+  } else {
+    throw new Error('usage: node bench/instructions.ts client <off|memento|peer> [warm-up] [turns] [processes] | server <plain|traced> [warm-up] [calls]');
+  }
+} finally {
+  await Promise.all(children.map((c) => c.stop()));
+}
