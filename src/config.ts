@@ -5,8 +5,8 @@
  * are parsed here; the standard OTEL_* ones are read through @opentelemetry/core's env helpers
  * (telemetry/otel-env.ts), so they mean exactly what they mean to the SDK.
  */
-import { homedir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -127,14 +127,20 @@ export function stateDir(env: Env = process.env): string {
   return join(env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state'), 'memento');
 }
 
+/** $USER, else `default`, as documented (not the account name: in a container that is root). */
 function systemUser(env: Env): string {
-  const fromEnv = env.USER?.trim();
-  if (fromEnv) return fromEnv;
-  try {
-    return userInfo().username || 'default';
-  } catch {
-    return 'default';
-  }
+  return env.USER?.trim() || 'default';
+}
+
+/**
+ * `$XDG_DATA_HOME/memento`, else `~/.local/share/memento`: the same store whichever folder
+ * the chat or `memento serve` is started from.
+ */
+export function defaultDataDir(env: Env = process.env): string {
+  const xdg = env.XDG_DATA_HOME?.trim();
+  // The XDG spec: a relative XDG_DATA_HOME is invalid and ignored.
+  const base = xdg && isAbsolute(xdg) ? xdg : join(env.HOME || homedir(), '.local', 'share');
+  return join(base, 'memento');
 }
 
 /** A GA api-version of the Azure OpenAI data plane that supports tools and streaming usage. */
@@ -157,7 +163,7 @@ export const SETTINGS = {
   mcpUrl: def({ name: 'MEMENTO_MCP_URL', parse: url, default: undefined, shown: 'unset → own server', help: 'MCP server: …/mcp (Streamable HTTP) or …/sse (legacy SSE)' }),
   mcpToken: def({ name: 'MEMENTO_MCP_TOKEN', parse: text, default: undefined, help: 'bearer token (client sends it; server requires it)' }),
   user: def({ name: 'MEMENTO_USER', parse: text, default: systemUser, shown: '$USER or default', help: 'current user' }),
-  dataDir: def({ name: 'MEMENTO_DATA_DIR', parse: (raw) => resolve(raw), default: () => resolve('memento-data'), shown: './memento-data', help: 'server storage root' }),
+  dataDir: def({ name: 'MEMENTO_DATA_DIR', parse: (raw) => resolve(raw), default: defaultDataDir, shown: '$XDG_DATA_HOME/memento or ~/.local/share/memento', help: 'server storage root' }),
   storeUrl: def({ name: 'MEMENTO_STORE_URL', parse: text, default: undefined, shown: 'unset → data directory', help: 'server storage in PostgreSQL (postgres://…), shared by replicas' }),
   jaegerUrl: def({ name: 'MEMENTO_JAEGER_URL', parse: (raw, name) => url(raw, name).replace(/\/+$/, ''), default: 'http://localhost:16686', help: 'Jaeger UI for deep links and `traces --jaeger`' }),
   traceFile: def({ name: 'MEMENTO_TRACE_FILE', parse: pathOrOff, default: (env) => join(stateDir(env), 'traces.jsonl'), shown: '~/.local/state/memento/traces.jsonl', help: 'local trace file (`off` disables)' }),
@@ -172,6 +178,7 @@ export const SETTINGS = {
   mcpTimeoutMs: def({ name: 'MEMENTO_MCP_TIMEOUT_MS', parse: integer(1), default: 30_000, help: 'per MCP request' }),
   stream: def({ name: 'MEMENTO_STREAM', parse: boolean, default: true, shown: 'on', help: '`off` asks the model for whole answers instead of a token stream' }),
   historyFile: def({ name: 'MEMENTO_HISTORY_FILE', parse: (raw) => resolve(raw), default: (env) => join(stateDir(env), 'chat_history'), shown: '~/.local/state/memento/chat_history', help: "the REPL's line history" }),
+  telemetryShutdownMs: def({ name: 'MEMENTO_TELEMETRY_SHUTDOWN_MS', parse: integer(0), default: 2500, help: 'how long exit waits for a slow collector (none listening: no wait)' }),
   history: def({ name: 'MEMENTO_HISTORY', parse: boolean, default: true, shown: 'on', help: '`off` keeps conversation history in memory only (lost when the process ends)' }),
   historyDir: def({ name: 'MEMENTO_HISTORY_DIR', parse: (raw) => resolve(raw), default: (env) => join(stateDir(env), 'history'), shown: '~/.local/state/memento/history', help: "where each user's conversation is kept, a 0600 file per user" }),
   historyUrl: def({ name: 'MEMENTO_HISTORY_URL', parse: redisUrl, default: undefined, shown: 'unset → a file per user', help: 'shared conversation history: redis://host:6379 (every client pointed there shares it)' }),
@@ -194,6 +201,7 @@ export const SETTINGS = {
 /** The standard OTEL_* variables Memento reads or relies on (the SDK and exporters read the rest). */
 export const OTEL_SETTINGS = {
   endpoint: otel({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', otel: 'string', default: 'http://localhost:4318', help: 'OTLP/HTTP collector (read by the exporters)' }),
+  tracesEndpoint: otel({ name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', otel: 'string', default: undefined, shown: 'unset → <endpoint>/v1/traces', help: 'where spans go, when not to the endpoint above' }),
   sdkDisabled: otel({ name: 'OTEL_SDK_DISABLED', otel: 'boolean', default: false, help: '`true` turns tracing and metrics off' }),
   captureContent: otel({ name: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', otel: 'boolean', default: false, help: '`true` records prompts, answers and tool arguments on spans' }),
   serviceName: otel({ name: 'OTEL_SERVICE_NAME', otel: 'string', default: undefined, shown: 'memento-client / memento-mcp-server', help: 'service name of this process' }),

@@ -3,7 +3,7 @@
  * still holds in memory joined with the local trace file (which also has the MCP server's
  * spans and turns older than the in-memory window).
  */
-import { telemetry } from '../telemetry/setup.ts';
+import { telemetry } from '../telemetry/handle.ts';
 import { traceFileSettings } from '../telemetry/trace-file.ts';
 import { findConversation } from '../traces/conversations.ts';
 import { renderConversation } from '../traces/conversation-report.ts';

@@ -1,6 +1,6 @@
 /**
  * An error that ends a command with a message for the user and an exit status. Commands
- * throw it; only src/cli.ts prints it and calls process.exit.
+ * throw it; only cli/program.ts prints it, and only src/cli.ts calls process.exit.
  */
 export class CliError extends Error {
   readonly exitCode: number;

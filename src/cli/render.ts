@@ -5,8 +5,10 @@
  */
 import pc from 'picocolors';
 import yoctoSpinner, { type Spinner } from 'yocto-spinner';
-import { jaegerTraceLink } from '../config.ts';
+import { jaegerTraceLink, type Provider } from '../config.ts';
 import type { TurnResult, TurnStatus } from '../client/agent.ts';
+import { telemetry } from '../telemetry/handle.ts';
+import { traceFileSettings } from '../telemetry/trace-file-settings.ts';
 import type { Exchange } from '../client/http.ts';
 import { redact } from '../log.ts';
 import { forTerminal } from '../terminal.ts';
@@ -121,18 +123,47 @@ export class TurnView {
   }
 }
 
-/** The lines printed after a turn: trace id and Jaeger link, then the split of its time. */
-export function footer(result: TurnResult): string {
+/** What the footer calls the model's share of the time: the service that was actually used. */
+export const MODEL_LABEL: Record<Provider, string> = { azure: 'Azure', openai: 'model', simulator: 'simulator' };
+
+/**
+ * Where to read a turn's trace: Jaeger's page when a collector takes the spans, else the
+ * command that draws it from the local trace file, else nowhere.
+ */
+export function traceLocation(traceId: string): string | undefined {
+  if (telemetry().collectorReachable()) return jaegerTraceLink(traceId);
+  if (traceFileSettings()) return `memento traces show ${traceId.slice(0, 8)}`;
+  return undefined;
+}
+
+/** Joins `parts` with `separator`, starting a new line where the next part would pass `width`. */
+function wrap(parts: string[], separator: string, width: number): string[] {
   const lines: string[] = [];
-  if (result.traceId) lines.push(`${pc.dim('trace')} ${result.traceId}  ${pc.dim(jaegerTraceLink(result.traceId))}`);
+  for (const part of parts) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + separator.length + part.length <= width) lines[lines.length - 1] = last + separator + part;
+    else lines.push(part);
+  }
+  return lines;
+}
+
+/**
+ * The lines printed after a turn: the trace id and where to read it, then the split of its
+ * time, each within `width` columns (80 unless the terminal is narrower).
+ */
+export function footer(result: TurnResult, provider: Provider, width = Math.min(80, process.stdout.columns || 80)): string {
+  const lines: string[] = [];
+  if (result.traceId) lines.push(...wrap([`trace ${result.traceId}`, traceLocation(result.traceId) ?? ''].filter(Boolean), '  ', width));
   const p = result.phases;
-  lines.push(
-    pc.dim(
-      `${seconds(result.durationMs)}: Azure ${seconds(p.azureMs)} · MCP ${seconds(p.mcpMs)} · client ${seconds(p.clientMs)}` +
-        (result.firstTokenMs !== undefined ? ` · first token ${seconds(result.firstTokenMs)}` : '') +
-        ` · ${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`,
-    ),
-  );
+  const calls = `${result.chatCalls} model call${result.chatCalls === 1 ? '' : 's'}, ${result.toolCalls} tool call${result.toolCalls === 1 ? '' : 's'}`;
+  const split = [
+    `${seconds(result.durationMs)}: ${MODEL_LABEL[provider]} ${seconds(p.azureMs)}`,
+    `MCP ${seconds(p.mcpMs)}`,
+    `client ${seconds(p.clientMs)}`,
+    ...(result.firstTokenMs !== undefined ? [`first token ${seconds(result.firstTokenMs)}`] : []),
+    calls,
+  ];
+  lines.push(...wrap(split, ' · ', width).map((l) => pc.dim(l)));
   for (const p of result.selfCheck?.problems ?? []) lines.push(pc.yellow(`⚠ trace: ${p.missing} — ${p.cause}`));
   return lines.join('\n');
 }

@@ -16,17 +16,25 @@ import type {
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ChatSpan, TurnSpan, type ChatContent, type ChatMessagePart } from '../telemetry/genai.ts';
 import { TOOL_CALL_ID_KEY } from '../telemetry/mcp.ts';
-import { ATTR_ERROR_TYPE, ATTR_GEN_AI_TOOL_CALL_ID, ATTR_GEN_AI_TOOL_NAME, MEMENTO_PHASE_VALUE_INTENT, MEMENTO_PHASE_VALUE_SUMMARIZE } from '../telemetry/semconv.ts';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_TOOL_CALL_ID,
+  ATTR_GEN_AI_TOOL_NAME,
+  ATTR_MEMENTO_TURN_OUTCOME,
+  MEMENTO_PHASE_VALUE_INTENT,
+  MEMENTO_PHASE_VALUE_SUMMARIZE,
+  MEMENTO_TURN_OUTCOME_VALUE_CANCELLED,
+} from '../telemetry/semconv.ts';
 import { modelError, TurnCancelled, TurnError } from './errors.ts';
 import { History } from './history.ts';
 import type { McpConnection } from './mcp.ts';
 import type { ChatAnswer, Model, ToolCall } from './model.ts';
 import { splitTime, type Interval, type TimeSplit } from './timing.ts';
 import { DEFAULT_BOUNDS } from '../config.ts';
-import { telemetry } from '../telemetry/setup.ts';
+import { telemetry } from '../telemetry/handle.ts';
 import type { SelfCheck } from '../telemetry/self-check.ts';
 import { selfCheckOf } from './turn-check.ts';
-import { spansFromReadableSpans, turnSplit } from '../traces/index.ts';
+import { spansFromReadableSpans, turnSplit, type TurnSplit } from '../traces/index.ts';
 
 /** Tool rounds after which the model must answer with what it has. */
 export const MAX_TOOL_ROUNDS = 5;
@@ -58,7 +66,12 @@ export interface TurnResult {
   answer: string;
   /** Undefined when tracing is off. */
   traceId: string | undefined;
+  /** The root span's duration (what the user waited), from the same spans as `phases`. */
   durationMs: number;
+  /**
+   * Where the time went, worked out once from the turn's spans by the same function
+   * (turnSplit) that `memento traces` and the waterfall use, so every view agrees.
+   */
   phases: TimeSplit;
   chatCalls: number;
   toolCalls: number;
@@ -130,16 +143,22 @@ export class Agent {
       options.onText?.(delta);
     };
     // Called after the root span has ended, so the recorder holds the whole client side.
-    // The split is worked out when first read (the terminal shows it; a caller that does not
-    // look does not pay for it), from the turn's spans while the recorder still has them.
+    // The split is taken now, while the recorder still has the spans: a caller may shut
+    // telemetry down (and the recorder with it) before it prints the split.
     const result = (partial: Partial<TurnResult>): TurnResult => {
       const end = performance.now();
-      const out = { ok: false, answer: '', traceId: turn.traceId, durationMs: end - started, ...counts, tools, ...partial } as TurnResult;
-      let phases: TimeSplit | undefined;
-      Object.defineProperty(out, 'phases', {
-        enumerable: true,
-        get: () => (phases ??= measuredSplit(turn.traceId) ?? splitTime(started, end, intervals)),
-      });
+      const measured = measuredSplit(turn.traceId);
+      const phases = measured ?? splitTime(started, end, intervals);
+      const out: TurnResult = {
+        ok: false,
+        answer: '',
+        traceId: turn.traceId,
+        durationMs: measured?.totalMs ?? end - started,
+        phases: { azureMs: phases.azureMs, mcpMs: phases.mcpMs, clientMs: phases.clientMs },
+        ...counts,
+        tools,
+        ...partial,
+      };
       let checked: { value: SelfCheck | undefined } | undefined;
       Object.defineProperty(out, 'selfCheck', { enumerable: true, get: () => (checked ??= { value: selfCheckOf(out) }).value });
       return out;
@@ -157,6 +176,7 @@ export class Agent {
       if (failure instanceof TurnCancelled) {
         // An abort is not an error: the turn's span says it was cancelled and stays unset.
         turn.span.addEvent('cancelled');
+        turn.span.setAttribute(ATTR_MEMENTO_TURN_OUTCOME, MEMENTO_TURN_OUTCOME_VALUE_CANCELLED);
         turn.end(counts, undefined, this.model.target);
         return result({ cancelled: true, error: { type: 'cancelled', message: 'cancelled' } });
       }
@@ -195,8 +215,9 @@ export class Agent {
       // Past the round limit the model is asked for an answer, with no tools to call.
       const offered = round < MAX_TOOL_ROUNDS ? modelTools : [];
       options.onStatus?.(round === 0 ? { kind: 'thinking', phase } : { kind: 'answering' });
-      const answer = await this.chat(phase, system, messages, offered, options, intervals);
+      // Counted when made, so a cancelled or failed turn counts the call that was in flight.
       counts.chatCalls += 1;
+      const answer = await this.chat(phase, system, messages, offered, options, intervals);
       if (answer.toolCalls.length === 0) return answer.content;
       if (offered.length === 0) {
         // A model that still asks for tools when none are offered gets no more rounds.
@@ -358,11 +379,10 @@ export function jsonDepth(json: string, limit: number): number {
 }
 
 /** The turn's split from its spans, as `memento traces` and Jaeger will show it. */
-function measuredSplit(traceId: string | undefined): TimeSplit | undefined {
+function measuredSplit(traceId: string | undefined): TurnSplit | undefined {
   const recorded = traceId ? telemetry().recorder?.spans(traceId) : undefined;
   if (!recorded?.length) return undefined;
-  const { azureMs, mcpMs, clientMs } = turnSplit(spansFromReadableSpans(recorded));
-  return { azureMs, mcpMs, clientMs };
+  return turnSplit(spansFromReadableSpans(recorded));
 }
 
 /** The text the model reads back from a tool: its text blocks, or its structured content. */

@@ -222,6 +222,9 @@ export class McpConnection {
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     // The child's routine chatter would tear the chat's prompt; its warnings still come through.
     env.MEMENTO_LOG_LEVEL ??= 'warn';
+    // Our own server's spans are drawn in this terminal right after each turn (`--waterfall`,
+    // `/trace`): it writes them out soon after each request instead of once a second.
+    env.OTEL_BSP_SCHEDULE_DELAY ??= '100';
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: ['--import', PRELOAD, CLI, 'serve', '--stdio'],

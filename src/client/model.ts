@@ -1,8 +1,8 @@
 /*
  * The model: Azure OpenAI through the openai package's AzureOpenAI class, any
  * OpenAI-compatible endpoint through OpenAI (which covers Azure's v1 API, OpenAI, Ollama and
- * vLLM), or, with neither configured, the built-in simulator started in-process and spoken
- * to with AzureOpenAI exactly as the real service would be.
+ * vLLM), or the built-in simulator (started by the session, client/session.ts), spoken to
+ * with AzureOpenAI exactly as the real service would be.
  *
  * `chat` makes one call and returns the whole answer; streamed content is handed to
  * `onText` as it arrives, and tool calls are reassembled from their deltas (Azure splits the
@@ -75,15 +75,13 @@ export class Model {
   readonly settings: ModelSettings;
   private readonly client: OpenAI;
   private readonly options: ModelOptions;
-  private readonly stopSimulator?: () => Promise<void>;
   private readonly maxAnswerBytes: number;
 
-  private constructor(settings: ModelSettings, client: OpenAI, target: ModelTarget, options: ModelOptions, stop?: () => Promise<void>) {
+  private constructor(settings: ModelSettings, client: OpenAI, target: ModelTarget, options: ModelOptions) {
     this.settings = settings;
     this.client = client;
     this.target = target;
     this.options = options;
-    this.stopSimulator = stop;
     this.maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_BOUNDS.maxAnswerBytes;
   }
 
@@ -104,23 +102,8 @@ export class Model {
       const client = new OpenAI({ ...common, baseURL: settings.endpoint, apiKey: settings.apiKey ?? 'unused' });
       return new Model(settings, client, target(GEN_AI_PROVIDER_NAME_VALUE_OPENAI, settings.deployment, settings.endpoint), options);
     }
-    let endpoint = settings.endpoint;
-    let apiKey = settings.apiKey;
-    let stop: (() => Promise<void>) | undefined;
-    if (settings.provider === 'simulator') {
-      // Imported only when used: a real Azure deployment never loads the simulator.
-      const { startSimulator, simulatorOptionsFromEnv } = await import('../simulator/server.ts');
-      let fromEnv;
-      try {
-        fromEnv = simulatorOptionsFromEnv(process.env);
-      } catch (err) {
-        throw new ConfigError((err as Error).message);
-      }
-      const sim = await startSimulator({ ...fromEnv, host: '127.0.0.1', port: 0 });
-      endpoint = sim.url;
-      apiKey = 'simulator';
-      stop = () => sim.close();
-    }
+    // The simulator's endpoint and key are filled in by the session that started it.
+    const { endpoint, apiKey } = settings;
     if (!endpoint) throw new ConfigError('AZURE_OPENAI_ENDPOINT is empty.');
     if (!apiKey) {
       throw new ConfigError('AZURE_OPENAI_API_KEY is not set: Azure OpenAI needs the key of the resource at AZURE_OPENAI_ENDPOINT.');
@@ -135,7 +118,7 @@ export class Model {
       apiVersion: settings.apiVersion,
       deployment: settings.deployment,
     });
-    return new Model(settings, client, target(GEN_AI_PROVIDER_NAME_VALUE_AZURE_AI_OPENAI, settings.deployment, endpoint), options, stop);
+    return new Model(settings, client, target(GEN_AI_PROVIDER_NAME_VALUE_AZURE_AI_OPENAI, settings.deployment, endpoint), options);
   }
 
   async chat(call: ChatCall): Promise<ChatAnswer> {
@@ -166,9 +149,6 @@ export class Model {
     return this.options.stream;
   }
 
-  async close(): Promise<void> {
-    await this.stopSimulator?.();
-  }
 }
 
 function target(provider: string, model: string, url: string): ModelTarget {

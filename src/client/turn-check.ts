@@ -3,7 +3,7 @@
  * client recorded for it in memory: the client's side is all there the moment the turn ends,
  * and the server's side is known from the span the server named in each tool result.
  */
-import { telemetry } from '../telemetry/setup.ts';
+import { telemetry } from '../telemetry/handle.ts';
 import { checkTurnTrace, type SelfCheck } from '../telemetry/self-check.ts';
 import { spansFromReadableSpans } from '../traces/model.ts';
 

@@ -148,7 +148,11 @@ const TOOLS = {
     outputSchema: z.object({
       memories: z.array(memorySummary).describe('Newest first.'),
       total: z.number().int().describe('How many memories match the filters, on all pages.'),
-      nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null when this is the last page.'),
+      // Not .nullable(): that becomes `"type": ["string", "null"]`, which strict clients
+      // flag. A union whose members carry their own descriptions stays `anyOf`.
+      nextCursor: z
+        .union([z.string().describe('an opaque cursor for the next, older page'), z.null().describe('this is the last page')])
+        .describe('Pass as cursor for the next page; null when this is the last page.'),
     }),
     annotations: READ_ONLY,
   },

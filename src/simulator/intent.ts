@@ -27,6 +27,8 @@ export type Intent = (
 
 const STORE_VERB =
   /^(?:remember|store|save|note(?:\s+down)?|memori[sz]e|keep\s+in\s+mind|write\s+down|jot\s+down|record|add\s+(?:a\s+)?(?:memory|note))\b(?:\s+that\b)?\s*:?\s*/i;
+/** The verbs after which "this <label>: …" names what is stored ("store this recipe: …"); "remember that …" never does. */
+const LABELLING_VERB = /^(?:store|save|note(?:\s+down)?|write\s+down|jot\s+down|record|add\s+(?:a\s+)?(?:memory|note))\b/i;
 const DELETE_VERB = /^(?:delete|forget|remove|erase|drop)\b\s*/i;
 const POLITE = /^(?:(?:hey|hi|ok|okay)\s+memento[,:]?\s*|please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?|i\s+(?:want|need|would\s+like)\s+you\s+to\s+)+/i;
 /** Words that end in 's but name a time, not a person: "today's memories". */
@@ -43,7 +45,7 @@ export function normalize(text: string): string {
 }
 
 /** `#tag` words and a trailing "tagged x, y" / "with tags x and y" / "tags: x, y" clause, cut from the content. */
-export function extractTags(text: string): StoreItem {
+export function extractTags(text: string, labelled = false): StoreItem {
   const tags: string[] = [];
   let content = text;
   const clause = /[\s,;(]+(?:tagged(?:\s+(?:as|with))?|with\s+(?:the\s+)?tags?|tags?\s*:)\s+([^()]+?)\)?\s*[.!]?\s*$/i.exec(content);
@@ -61,11 +63,14 @@ export function extractTags(text: string): StoreItem {
   // Spaces left where tags were go; line breaks stay, as the content is stored as written.
   content = content.replace(/[ \t]{2,}/g, ' ').replace(/[ \t]+\n/g, '\n').trim().replace(/^["'“]|["'”]$/g, '').trim();
   const item: StoreItem = { content: content || text.trim(), tags: [...new Set(tags)] };
-  // "this meeting summary: we agreed …" — the words before the colon say what it is, the rest is it.
-  const labelled = /^(?:this|the|a|an|my|our)\s+((?:\S+\s+){0,4}\S+)\s*:\s*([\s\S]+)$/i.exec(item.content);
-  if (labelled) {
-    item.description = labelled[1]!;
-    item.content = labelled[2]!.trim();
+  // "store this meeting summary: we agreed …" — the words before the first colon say what it
+  // is, everything after it is kept exactly. Only after "store/save/note …", only a short
+  // label, and only a colon that ends a word: "remember that … 9:30", a URL's "a:b" and the
+  // colons inside the content stay where they are.
+  const label = labelled ? /^(?:this|the|a|an|my|our)\s+((?:[^\s:]+\s+){0,4}[^\s:]+):\s+([\s\S]+)$/i.exec(item.content) : null;
+  if (label) {
+    item.description = label[1]!;
+    item.content = label[2]!.trim();
   }
   return item;
 }
@@ -81,19 +86,22 @@ function storeItems(message: string): StoreItem[] | undefined {
     .filter(Boolean);
   const starts = segments.filter((s) => STORE_VERB.test(s)).length;
   if (starts >= 2) {
-    const items: string[] = [];
+    const items: { text: string; labelled: boolean }[] = [];
     for (const s of segments) {
-      if (STORE_VERB.test(s)) items.push(s.replace(STORE_VERB, ''));
-      else if (items.length > 0) items[items.length - 1] += `; ${s}`;
+      if (STORE_VERB.test(s)) items.push({ text: s.replace(STORE_VERB, ''), labelled: LABELLING_VERB.test(s) });
+      else if (items.length > 0) items[items.length - 1]!.text += `; ${s}`;
     }
-    return items.map(withoutLead).filter(Boolean).map(extractTags);
+    return items
+      .map((i) => ({ ...i, text: withoutLead(i.text) }))
+      .filter((i) => i.text)
+      .map((i) => extractTags(i.text, i.labelled));
   }
   const single = normalize(message);
   if (!STORE_VERB.test(single)) return undefined;
   const rest = withoutLead(single.replace(STORE_VERB, ''));
   // "remember?" or "what do you remember" is a question, not something to keep.
   if (!rest || /^(?:what|anything|everything|when|where)\b.*\?$/i.test(rest)) return undefined;
-  return [extractTags(rest)];
+  return [extractTags(rest, LABELLING_VERB.test(single))];
 }
 
 function otherUser(text: string): string | undefined {

@@ -218,7 +218,19 @@ function list(memories: readonly Memory[]): string {
 }
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
-const failed = (outcome: ToolOutcome) => `I couldn't do that: ${outcome.error ?? 'the tool failed'}`;
+/**
+ * A tool's message as a person should read it: servers write hints for the model ("Use
+ * retrieve_memories or search_memories to find ids."), which name tools a person cannot
+ * call, so sentences that tell the reader to use or call a tool are left out.
+ */
+export function forPeople(text: string): string {
+  const kept = text
+    .split(/(?<=[.!?])\s+/)
+    .filter((sentence) => !/\b(?:use|call|try|pass\s+it\s+to)\b[^.]*\b[a-z]+(?:_[a-z]+)+\b/i.test(sentence));
+  return kept.join(' ').trim();
+}
+
+const failed = (outcome: ToolOutcome) => `I couldn't do that: ${forPeople(outcome.error ?? '') || 'the tool failed'}`;
 
 /** The value an argument of `call` holds for `slot` (e.g. the content a store call sent). */
 function argument(c: DoneCall, box: Toolbox, slot: Slot): string | undefined {
@@ -324,7 +336,7 @@ function summarize(intent: Intent, box: Toolbox, done: readonly DoneCall[]): str
   }
   if (answer !== undefined) return answer;
   // Results the rules did not plan for (another client's calls, a tool that changed role): report them plainly.
-  const plain = answered.map((c) => (c.outcome.ok ? `${c.name}: ${c.outcome.text.trim() || 'done'}` : failed(c.outcome)));
+  const plain = answered.map((c) => (c.outcome.ok ? forPeople(c.outcome.text.trim()) || 'Done.' : failed(c.outcome)));
   return plain.join('\n') || HELP_TEXT;
 }
 

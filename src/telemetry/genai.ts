@@ -19,7 +19,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { captureContent } from './otel-env.ts';
+import { captureContent, semconvSet } from './otel-env.ts';
 import { instruments } from './instruments.ts';
 import { activeConversation, withConversation } from './conversation.ts';
 import {
@@ -43,7 +43,6 @@ import {
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   ATTR_GEN_AI_TOKEN_MODALITY,
   GEN_AI_TOKEN_MODALITY_VALUE_TEXT,
-  semconvSet,
   ATTR_MEMENTO_CHAT_CALLS,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TOOL_CALLS,

@@ -6,6 +6,7 @@
  */
 import { getBooleanFromEnv, getNumberFromEnv, getStringFromEnv, getStringListFromEnv } from '@opentelemetry/core';
 import { OTEL_SETTINGS, type OtelKind, type OtelSetting, type OtelValue } from '../config.ts';
+import type { SemconvSet } from './semconv.ts';
 
 const READERS: { [K in OtelKind]: (name: string) => OtelValue[K] | undefined } = {
   // getBooleanFromEnv answers false for unset; the row's default decides then.
@@ -23,4 +24,9 @@ export function otelSetting<K extends OtelKind, D extends OtelValue[K] | undefin
 /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: record prompts, answers and tool arguments. */
 export function captureContent(): boolean {
   return otelSetting(OTEL_SETTINGS.captureContent);
+}
+
+/** OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental (a comma-separated list) picks the newest names. */
+export function semconvSet(): SemconvSet {
+  return otelSetting(OTEL_SETTINGS.semconvOptIn).some((v) => v.toLowerCase() === 'gen_ai_latest_experimental') ? 'latest' : 'v1.41';
 }

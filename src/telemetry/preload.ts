@@ -1,9 +1,13 @@
 /*
  * Loaded with `node --import` (see bin/memento) so that the SDK and its instrumentations are
- * in place before the CLI imports anything they instrument. Commands that make no spans
- * (`traces`, `--help`, `--version`) skip it and start faster.
+ * in place before the CLI imports anything they instrument. The command table decides the
+ * role (the same parse src/cli.ts then runs); commands that make no spans (`traces`,
+ * `--help`, `--version`, a usage error) never load the SDK and start faster.
  */
-import { roleFromArgv, startTelemetry } from './setup.ts';
+import { parseCommandLine } from '../cli/program.ts';
 
-const role = roleFromArgv(process.argv.slice(2));
-if (role) startTelemetry(role);
+const { role } = parseCommandLine(process.argv);
+if (role) {
+  const { startTelemetry } = await import('./setup.ts');
+  startTelemetry(role);
+}

@@ -124,6 +124,9 @@ export const ATTR_MEMENTO_USER_ID = 'memento.user.id' as const;
 export const ATTR_MEMENTO_CHAT_CALLS = 'memento.turn.chat_calls' as const;
 export const ATTR_MEMENTO_TOOL_CALLS = 'memento.turn.tool_calls' as const;
 export const ATTR_MEMENTO_TOOL_ROUNDS = 'memento.turn.tool_rounds' as const;
+/** How a turn ended when that is neither done nor failed: `cancelled` (Ctrl-C, an interrupted `ask`). */
+export const ATTR_MEMENTO_TURN_OUTCOME = 'memento.turn.outcome' as const;
+export const MEMENTO_TURN_OUTCOME_VALUE_CANCELLED = 'cancelled' as const;
 /**
  * Seconds from the start of the turn to the first token of the answer the user reads. Not
  * `…time_to_first_token`: the collector's redaction drops keys that end in `token`.
@@ -157,11 +160,7 @@ export const SERVICE_NAME_SERVER = 'memento-mcp-server' as const;
 
 export type SemconvSet = 'v1.41' | 'latest';
 
-/** OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental (a comma-separated list) picks the newest names. */
-export function semconvSet(env: NodeJS.ProcessEnv = process.env): SemconvSet {
-  const values = (env.OTEL_SEMCONV_STABILITY_OPT_IN ?? '').split(',').map((v) => v.trim().toLowerCase());
-  return values.includes('gen_ai_latest_experimental') ? 'latest' : 'v1.41';
-}
+// Which set a process emits is read from OTEL_SEMCONV_STABILITY_OPT_IN by otel-env.ts's semconvSet().
 
 /** The cache-write token count's name in each set. */
 export const CACHE_WRITE_ATTRIBUTE: Record<SemconvSet, string> = {
@@ -184,6 +183,8 @@ const COMMON_SPAN_ATTRIBUTES = [
   'http.request.method', 'http.request.method_original', 'http.response.status_code', 'http.route',
   'url.full', 'url.path', 'url.query', 'url.scheme', 'network.peer.address', 'network.peer.port', 'user_agent.original',
   'http.request.header.content-type', 'http.response.header.content-type',
+  // The storage's database spans (stable database conventions).
+  'db.system.name', 'db.operation.name', 'db.collection.name', 'db.query.summary', 'db.response.status_code',
   // Memento's own.
   ATTR_MEMENTO_PHASE, ATTR_MEMENTO_TURN_NUMBER, ATTR_MEMENTO_USER_ID, ATTR_MEMENTO_CHAT_CALLS, ATTR_MEMENTO_TOOL_CALLS,
   ATTR_MEMENTO_TOOL_ROUNDS, ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN, ATTR_MEMENTO_RESULT_SIZE, ATTR_MEMENTO_MEMORY_COUNT,

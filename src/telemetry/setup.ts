@@ -1,8 +1,9 @@
 /*
- * The one place where OpenTelemetry is set up (HotROD's pkg/tracing/init.go, the
- * OpenTelemetry Demo's preloaded SDK). `preload.ts` calls `startTelemetry` through
- * `node --import` before any application module is loaded; the rest of Memento only
- * imports `@opentelemetry/api`.
+ * The one place where OpenTelemetry is set up, and the only module that loads the SDK
+ * (HotROD's pkg/tracing/init.go, the OpenTelemetry Demo's preloaded SDK). `preload.ts`
+ * imports it, only for commands that make spans, through `node --import` before any
+ * application module is loaded, and it fills `handle.ts`; the rest of Memento imports only
+ * `@opentelemetry/api` and that handle.
  *
  * Everything is configured by the standard OTEL_* variables (endpoint, headers, sampler,
  * resource attributes, OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER=none …); Memento adds the
@@ -10,8 +11,10 @@
  * last turns for the terminal summary and `/trace`.
  */
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { createNoopMeter, diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { inspect } from 'node:util';
+import { setGlobalErrorHandler } from '@opentelemetry/core';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
@@ -32,67 +35,22 @@ import {
   SERVICE_NAME_SERVER,
 } from './semconv.ts';
 import { HttpClientSpans } from './http-client.ts';
-import { OTEL_SETTINGS } from '../config.ts';
+import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
-import { TraceFileExporter, traceFileSettings } from './trace-file.ts';
+import { log, redact } from '../log.ts';
 import { redactingMetricExporter, RedactingSpanProcessor } from './redact.ts';
-import { redact } from '../log.ts';
+import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
+import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
+import { disabledTelemetry as disabled, installTelemetry, telemetry, telemetryInstalled, type Role, type Telemetry } from './handle.ts';
 import { VERSION } from '../version.ts';
 
-/** The processes that make spans. The simulator makes none: see README, Decisions. */
-export type Role = 'client' | 'server';
-
-export interface Telemetry {
-  readonly enabled: boolean;
-  readonly role: Role;
-  /** Finished spans of the client's recent turns (client role only). */
-  readonly recorder: TurnRecorder | undefined;
-  forceFlush(): Promise<void>;
-  /** Flushes and stops; never waits longer than `deadlineMs`, even with the collector down. */
-  shutdown(deadlineMs?: number): Promise<void>;
-}
+export type { Role, Telemetry } from './handle.ts';
 
 const SERVICE_NAMES: Record<Role, string> = {
   client: SERVICE_NAME_CLIENT,
   server: SERVICE_NAME_SERVER,
 };
-
-let current: Telemetry | undefined;
-
-/** The running telemetry, or a disabled stand-in when none was started. */
-export function telemetry(): Telemetry {
-  return current ?? disabled('client');
-}
-
-/** Which role a `memento` command line runs as; undefined for commands that make no spans. */
-export function roleFromArgv(args: readonly string[]): Role | undefined {
-  const command = args.find((a) => !a.startsWith('-'));
-  if (args.includes('--help') || args.includes('-h') || args.includes('--version') || args.includes('-V')) {
-    return undefined;
-  }
-  switch (command) {
-    case undefined:
-    case 'chat':
-    case 'ask':
-    case 'doctor':
-      return 'client';
-    case 'serve':
-      return 'server';
-    default:
-      return undefined;
-  }
-}
-
-function disabled(role: Role): Telemetry {
-  return {
-    enabled: false,
-    role,
-    recorder: undefined,
-    forceFlush: async () => {},
-    shutdown: async () => {},
-  };
-}
 
 /**
  * The batch processor's settings from the standard OTEL_BSP_* variables (defaults in
@@ -108,8 +66,8 @@ function batchOptions() {
   };
 }
 
-function exports(setting: typeof OTEL_SETTINGS.tracesExporter): boolean {
-  return otelSetting(setting).some((e) => e.toLowerCase() === 'otlp');
+function exports(which: typeof OTEL_SETTINGS.tracesExporter): boolean {
+  return otelSetting(which).some((e) => e.toLowerCase() === 'otlp');
 }
 
 export interface StartOptions {
@@ -119,20 +77,23 @@ export interface StartOptions {
   metricReaders?: IMetricReader[];
 }
 
+/** Starts the SDK for `role` (once per process) and installs it in handle.ts. */
 export function startTelemetry(role: Role, options: StartOptions = {}): Telemetry {
-  if (current) return current;
+  if (telemetryInstalled()) return telemetry();
+  let started: Telemetry;
   if (otelSetting(OTEL_SETTINGS.sdkDisabled)) {
-    current = disabled(role);
-    return current;
+    started = disabled(role);
+  } else {
+    try {
+      started = start(role, options);
+    } catch (err) {
+      // Telemetry never takes the application down: a bad OTEL_* value costs the traces only.
+      process.stderr.write(`memento: telemetry is off: ${(err as Error).message}\n`);
+      started = disabled(role);
+    }
   }
-  try {
-    current = start(role, options);
-  } catch (err) {
-    // Telemetry never takes the application down: a bad OTEL_* value costs the traces only.
-    process.stderr.write(`memento: telemetry is off: ${(err as Error).message}\n`);
-    current = disabled(role);
-  }
-  return current;
+  installTelemetry(started);
+  return started;
 }
 
 function start(role: Role, options: StartOptions): Telemetry {
@@ -145,14 +106,39 @@ function start(role: Role, options: StartOptions): Telemetry {
   };
   diagnostics();
 
+  const file = traceFileSettings();
+  // One line, once, when nothing listens at the OTLP endpoint. The client hands it to the
+  // command to print between turns (never over the prompt); the others log it.
+  let notice: string | undefined;
+  const collectors = new Map<string, Collector>();
+  const collectorFor = (endpoint: string) => {
+    const origin = new URL(endpoint).origin;
+    let collector = collectors.get(origin);
+    if (!collector) {
+      collector = new Collector(origin, (at) => {
+        const text = collectorNotice(at, file);
+        if (role === 'client') notice = text;
+        else log.info(text);
+      });
+      collectors.set(origin, collector);
+      void collector.probe();
+    }
+    return collector;
+  };
+  // Export failures are the exporter's to retry, not the user's to read: no JSON stack traces.
+  setGlobalErrorHandler((err) => {
+    if (err instanceof CollectorDownError || isUnreachable(err)) return;
+    log.debug('telemetry export failed', { error: err instanceof Error ? err.message : String(err) });
+  });
+
   const recorder = role === 'client' ? new TurnRecorder() : undefined;
   // First, so that every processor after it (and every exporter) sees scrubbed spans.
   const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
   if (recorder) spanProcessors.push(recorder);
   if (exports(OTEL_SETTINGS.tracesExporter)) {
-    spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batchOptions() }));
+    const exporter = guarded(new OTLPTraceExporter(), collectorFor(otlpEndpoint('TRACES')));
+    spanProcessors.push(new BatchSpanProcessor({ exporter, ...batchOptions() }));
   }
-  const file = traceFileSettings();
   if (file) {
     spanProcessors.push(new BatchSpanProcessor({ exporter: new TraceFileExporter(file), ...batchOptions() }));
   }
@@ -163,7 +149,7 @@ function start(role: Role, options: StartOptions): Telemetry {
     const interval = otelSetting(OTEL_SETTINGS.metricInterval);
     metricReaders.push(
       new PeriodicExportingMetricReader({
-        exporter: redactingMetricExporter(new OTLPMetricExporter()),
+        exporter: guarded(redactingMetricExporter(new OTLPMetricExporter()), collectorFor(otlpEndpoint('METRICS'))),
         exportIntervalMillis: interval,
         // The reader refuses a timeout longer than its interval.
         exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),
@@ -229,12 +215,21 @@ function start(role: Role, options: StartOptions): Telemetry {
     enabled: true,
     role,
     recorder,
+    collectorReachable: () => collectors.size > 0 && [...collectors.values()].every((c) => c.reachable),
+    takeNotice: () => {
+      const text = notice;
+      notice = undefined;
+      return text;
+    },
     forceFlush: async () => {
       await Promise.allSettled(spanProcessors.map((p) => p.forceFlush()));
     },
-    shutdown: (deadlineMs = 2500) => {
+    shutdown: (deadlineMs = shutdownDeadlineMs()) => {
       stopped ??= Promise.race([
-        sdk.shutdown().catch((err: unknown) => diag.error('telemetry shutdown failed', err)),
+        sdk.shutdown().catch((err: unknown) => {
+          // An export that found no collector is expected here: the notice said so.
+          if (!(err instanceof CollectorDownError) && !isUnreachable(err)) diag.error('telemetry shutdown failed', err);
+        }),
         new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref()),
       ]);
       return stopped;
@@ -258,6 +253,19 @@ function redactingDiagLogger(): DiagLogger {
     }
   };
   return { error: write('ERROR'), warn: write('WARN'), info: write('INFO'), debug: write('DEBUG'), verbose: write('VERBOSE') };
+}
+
+/** How long exit waits for the last exports (MEMENTO_TELEMETRY_SHUTDOWN_MS): a slow collector costs no more. */
+function shutdownDeadlineMs(): number {
+  return setting(SETTINGS.telemetryShutdownMs);
+}
+
+function collectorNotice(endpoint: string, file: TraceFileSettings | undefined): string {
+  const home = process.env.HOME || homedir();
+  const where = file
+    ? `traces are kept in ${file.path.startsWith(`${home}/`) ? `~${file.path.slice(home.length)}` : file.path} (memento traces list)`
+    : 'traces are not kept (MEMENTO_TRACE_FILE=off)';
+  return `no collector at ${endpoint}: ${where}; point OTEL_EXPORTER_OTLP_ENDPOINT at one, or set OTEL_TRACES_EXPORTER=none OTEL_METRICS_EXPORTER=none to stop exporting.`;
 }
 
 function acceptsEventStream(headers: string | (string | string[])[]): boolean {

@@ -15,18 +15,9 @@ import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { SETTINGS, setting } from '../config.ts';
 
-export interface TraceFileSettings {
-  path: string;
-  maxBytes: number;
-}
-
-/** The trace file from MEMENTO_TRACE_FILE (`off` disables it) and MEMENTO_TRACE_FILE_MAX_BYTES. */
-export function traceFileSettings(env: NodeJS.ProcessEnv = process.env): TraceFileSettings | undefined {
-  const path = setting(SETTINGS.traceFile, env);
-  return path === undefined ? undefined : { path, maxBytes: setting(SETTINGS.traceFileMaxBytes, env) };
-}
+export { traceFileSettings, type TraceFileSettings } from './trace-file-settings.ts';
+import type { TraceFileSettings } from './trace-file-settings.ts';
 
 export class TraceFileExporter implements SpanExporter {
   private readonly settings: TraceFileSettings;

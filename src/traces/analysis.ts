@@ -14,11 +14,13 @@ import {
   ATTR_MCP_METHOD_NAME,
   ATTR_MEMENTO_PHASE,
   ATTR_MEMENTO_TURN_NUMBER,
+  ATTR_MEMENTO_TURN_OUTCOME,
   ATTR_MEMENTO_TURN_TIME_TO_FIRST_TOKEN,
   ATTR_MEMENTO_USER_ID,
   GEN_AI_OPERATION_NAME_VALUE_CHAT,
   MEMENTO_PHASE_VALUE_INTENT,
   MEMENTO_PHASE_VALUE_SUMMARIZE,
+  MEMENTO_TURN_OUTCOME_VALUE_CANCELLED,
 } from '../telemetry/semconv.ts';
 import { findTurnRoot, type TraceSpan, type Turn } from './model.ts';
 
@@ -108,14 +110,17 @@ export interface TurnSummary {
   user?: string;
   turnNumber?: number;
   conversationId?: string;
-  /** The root span's status: a turn whose tool reported an error can still be `ok`. */
-  status: 'ok' | 'error';
+  /**
+   * The root span's status: a turn whose tool reported an error can still be `ok`; a turn
+   * stopped by the user (Ctrl-C, an interrupted `ask`) is `cancelled`.
+   */
+  status: 'ok' | 'error' | 'cancelled';
   errorType?: string;
   chatCalls: number;
   toolCalls: number;
   /** Tool names in call order, repeats kept. */
   tools: string[];
-  /** Spans with ERROR status anywhere in the trace, the root included. */
+  /** The turn's failed model and MCP calls (client spans with ERROR status), counted as `stats` counts them. */
   errorSpans: number;
   inputTokens: number;
   outputTokens: number;
@@ -147,12 +152,17 @@ export function turnSummary(spans: readonly TraceSpan[]): TurnSummary {
     ...(user ? { user } : {}),
     ...(turnNumber !== undefined ? { turnNumber } : {}),
     ...(conversationId ? { conversationId } : {}),
-    status: root?.status === 'error' ? 'error' : 'ok',
+    status:
+      root?.status === 'error'
+        ? 'error'
+        : attrs[ATTR_MEMENTO_TURN_OUTCOME] === MEMENTO_TURN_OUTCOME_VALUE_CANCELLED
+          ? 'cancelled'
+          : 'ok',
     ...(errorType ? { errorType } : {}),
     chatCalls: chats.length,
     toolCalls: toolCalls.length,
     tools: toolCalls.map((s) => str(s.attributes[ATTR_GEN_AI_TOOL_NAME]) ?? '?'),
-    errorSpans: spans.filter((s) => s.status === 'error').length,
+    errorSpans: [...chats, ...spans.filter(isMcpClientSpan)].filter((s) => s.status === 'error').length,
     inputTokens: chats.reduce((n, s) => n + (num(s.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]) ?? 0), 0),
     outputTokens: chats.reduce((n, s) => n + (num(s.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]) ?? 0), 0),
     ...(firstTokenS !== undefined ? { firstTokenMs: nanoRound(firstTokenS * 1000) } : {}),
@@ -220,6 +230,7 @@ export interface TraceStats {
   /** Every MCP client span, grouped by tool (or method). */
   tools: ToolLatency[];
   errorTurns: number;
+  cancelledTurns: number;
   slowMs: number;
   /** Turns longer than slowMs, slowest first. */
   slow: TurnSummary[];
@@ -274,6 +285,7 @@ export function stats(turns: readonly Turn[], options: { slowMs: number }): Trac
     phases,
     tools,
     errorTurns: summaries.filter((s) => s.status === 'error').length,
+    cancelledTurns: summaries.filter((s) => s.status === 'cancelled').length,
     slowMs: options.slowMs,
     slow: summaries.filter((s) => s.durationMs > options.slowMs).sort((a, b) => b.durationMs - a.durationMs),
   };

@@ -16,8 +16,13 @@ export interface TraceFileContents {
   skippedLines: number;
 }
 
+export interface ReadOptions {
+  /** Only this trace's spans; lines that cannot hold it are skipped unparsed (the file may be large). */
+  traceId?: string;
+}
+
 /** Streams one file's lines into `into`; false when the file does not exist. */
-async function readOne(path: string, into: TraceFileContents): Promise<boolean> {
+async function readOne(path: string, into: TraceFileContents, options: ReadOptions): Promise<boolean> {
   const input = createReadStream(path, { encoding: 'utf8' });
   const opened = new Promise<boolean>((resolve, reject) => {
     input.once('open', () => resolve(true));
@@ -27,6 +32,7 @@ async function readOne(path: string, into: TraceFileContents): Promise<boolean> 
   const lines = createInterface({ input, crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim() === '') continue;
+    if (options.traceId && !line.includes(options.traceId)) continue;
     let body: unknown;
     try {
       body = JSON.parse(line);
@@ -38,7 +44,7 @@ async function readOne(path: string, into: TraceFileContents): Promise<boolean> 
       into.skippedLines += 1;
       continue;
     }
-    for (const span of spansFromOtlpJson(body)) into.spans.push(span);
+    for (const span of spansFromOtlpJson(body)) if (!options.traceId || span.traceId === options.traceId) into.spans.push(span);
   }
   into.files.push(path);
   return true;
@@ -49,11 +55,11 @@ async function readOne(path: string, into: TraceFileContents): Promise<boolean> 
  * it is older). Missing files are simply empty; unreadable ones (permissions, a directory)
  * throw with the path in the message.
  */
-export async function readTraceFile(path: string): Promise<TraceFileContents> {
+export async function readTraceFile(path: string, options: ReadOptions = {}): Promise<TraceFileContents> {
   const contents: TraceFileContents = { spans: [], files: [], skippedLines: 0 };
   for (const file of [`${path}.1`, path]) {
     try {
-      await readOne(file, contents);
+      await readOne(file, contents, options);
     } catch (err) {
       const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new Error(`cannot read the trace file ${file}: ${reason}`, { cause: err });

@@ -6,7 +6,6 @@
  * matches nothing is a 404 with such an error body, which is an empty answer, not a failure.
  * Reference: jaeger cmd/jaeger/internal/extension/jaegerquery/internal/apiv3/http_gateway.go.
  */
-import { fetch } from 'undici';
 import { spansFromOtlpJson, type TraceSpan } from './model.ts';
 
 export class JaegerError extends Error {
@@ -106,6 +105,8 @@ export class JaegerClient {
     const url = `${this.baseUrl}${path}`;
     let response;
     try {
+      // undici is loaded on first use: `memento traces` on the local file never needs it.
+      const { fetch } = await import('undici');
       response = await fetch(url, {
         headers: { accept: 'application/json' },
         signal: AbortSignal.timeout(this.timeoutMs),

@@ -47,6 +47,7 @@ export function tools(summary: TurnSummary): string {
 
 export function turnStatus(summary: TurnSummary): string {
   if (summary.status === 'error') return `✗ ${forTerminal(summary.errorType ?? 'error')}`;
+  if (summary.status === 'cancelled') return 'cancelled';
   if (summary.errorSpans > 0) return `ok (${summary.errorSpans} error${summary.errorSpans === 1 ? '' : 's'})`;
   return 'ok';
 }
@@ -109,7 +110,7 @@ export function renderStats(s: TraceStats, options: ReportOptions = {}): string 
   const c = colors(options.color ?? false);
   const out: string[] = [];
   const range = s.fromMs !== undefined && s.toMs !== undefined ? `, ${formatTime(s.fromMs, true)} → ${formatTime(s.toMs, true)}` : '';
-  out.push(`${s.turns} turn${s.turns === 1 ? '' : 's'}${range}${s.errorTurns ? c.red(` (${s.errorTurns} failed)`) : ''}`);
+  out.push(`${s.turns} turn${s.turns === 1 ? '' : 's'}${range}${s.errorTurns ? c.red(` (${s.errorTurns} failed)`) : ''}${s.cancelledTurns ? c.yellow(` (${s.cancelledTurns} cancelled)`) : ''}`);
 
   out.push(
     ...section(

@@ -37,8 +37,11 @@ describe('memento chat', () => {
 
       mark = s.stdout().length;
       s.send('/trace');
-      const drawn = await s.waitFor(/invoke_agent memento[\s\S]*tools\/call store_memory[\s\S]*\/trace\/[0-9a-f]{32}/, { since: mark });
+      // The turn whole, the server's spans included; with no collector, where the trace is kept.
+      const drawn = await s.waitFor(/invoke_agent memento[\s\S]*memento traces show [0-9a-f]{8}\n/, { since: mark });
       expect(drawn[0]).toMatch(/chat gpt-4o-mini/);
+      expect(drawn[0]).toMatch(/^client ├─ tools\/call store_memory/m);
+      expect(drawn[0]).toMatch(/^server │  └─ tools\/call store_memory/m);
 
       mark = s.stdout().length;
       s.send('/history');
@@ -73,6 +76,12 @@ describe('memento chat', () => {
     } finally {
       s.child.kill();
     }
+  });
+
+  it('/users lists the user the chat started with, before any turn', async () => {
+    const run = await runMemento(['chat', '-u', 'gina'], { input: '/user hank\n/users\n', env: env() });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('  gina\n* hank\n');
   });
 
   it('leaves cleanly at the end of input (Ctrl-D)', async () => {

@@ -1,8 +1,8 @@
 /*
  * The alert rules and their promtool tests use the metric and label names that the
- * collector's span_metrics connector produces for the spans DESIGN.md promises. Both sides
+ * collector's span_metrics connector produces for the spans docs/design.md promises. Both sides
  * are derived: the names from otel-collector.yaml (span-metrics.ts), the spans from
- * DESIGN.md (design.ts). A renamed span, a dropped dimension or a changed namespace fails
+ * docs/design.md (design.ts). A renamed span, a dropped dimension or a changed namespace fails
  * here instead of leaving an alert that can never fire.
  */
 import { describe, expect, it } from 'vitest';
@@ -78,7 +78,7 @@ const isClientMetricRule = (rule: Rule) => selectors(rule.expr).some((s) => CLIE
 const alerts = readYaml<RuleFile>('deploy/prometheus/alerts.yml').groups.flatMap((g) => g.rules);
 const unitTests = readYaml<PromtoolTests>('deploy/prometheus/alerts.test.yml');
 
-/** A span-metrics series label set that a span of DESIGN.md could produce. */
+/** A span-metrics series label set that a span of docs/design.md could produce. */
 function spanLabels(span: DesignSpan): Record<string, string> {
   return {
     service_name: span.service,
@@ -109,7 +109,7 @@ describe('span metrics as Prometheus stores them', () => {
     expect(prom.exporters.prometheus?.translation_strategy).toBe('UnderscoreEscapingWithSuffixes');
   });
 
-  it('cover the spans DESIGN.md names, with the services semconv.ts uses', () => {
+  it('cover the spans docs/design.md names, with the services semconv.ts uses', () => {
     const names = designSpans().map((s) => `${s.service} ${s.name} ${s.kind}`);
     expect(names).toContain(`${semconv.SERVICE_NAME_CLIENT} invoke_agent ${semconv.AGENT_NAME} INTERNAL`);
     expect(names).toContain(`${semconv.SERVICE_NAME_CLIENT} chat {deployment} CLIENT`);
@@ -166,7 +166,7 @@ describe('deploy/prometheus/alerts.yml', () => {
         for (const label of groupingLabels(rule.expr)) expect(SERIES_LABELS, `by (${label})`).toContain(label);
       });
 
-      it('selects spans that DESIGN.md promises, with valid kind and status values', () => {
+      it('selects spans that docs/design.md promises, with valid kind and status values', () => {
         for (const s of sels) {
           expect(spansMatching(s).length, `${s.metric}{${s.matchers.map((m) => `${m.label}${m.op}"${m.value}"`).join(', ')}}`).toBeGreaterThan(0);
           for (const m of s.matchers.filter((x) => x.label === 'span_kind')) {
@@ -229,7 +229,7 @@ describe('deploy/prometheus/alerts.test.yml', () => {
     }
   });
 
-  it('feeds series shaped like the connector’s, for spans DESIGN.md promises', () => {
+  it('feeds series shaped like the connector’s, for spans docs/design.md promises', () => {
     const phases = [semconv.MEMENTO_PHASE_VALUE_INTENT, semconv.MEMENTO_PHASE_VALUE_SUMMARIZE];
     for (const input of unitTests.tests.flatMap((t) => t.input_series)) {
       const { metric, labels } = parseSeries(input.series);
@@ -243,7 +243,7 @@ describe('deploy/prometheus/alerts.test.yml', () => {
       expect(SPAN_METRICS, metric).toContain(metric);
       for (const label of Object.keys(labels)) expect(SERIES_LABELS, `${input.series}: ${label}`).toContain(label);
       const span = spans.find((s) => Object.entries(spanLabels(s)).every(([k, v]) => labels[k] === v));
-      expect(span, `${input.series} is a DESIGN.md span`).toBeDefined();
+      expect(span, `${input.series} is a docs/design.md span`).toBeDefined();
       expect(STATUS_CODE_VALUES).toContain(labels.status_code);
       expect('le' in labels, `${input.series}: le`).toBe(metric === exported.durationBucket);
       if (labels.gen_ai_tool_name) expect(labels.span_name).toBe(`tools/call ${labels.gen_ai_tool_name}`);

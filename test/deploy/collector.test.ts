@@ -1,7 +1,7 @@
 /*
  * otel-collector.yaml without a collector: the pipelines are wired to components that
  * exist, span metrics see every span before anything could sample, and the redaction
- * patterns drop what DESIGN.md says must never be stored while keeping what the alerts and
+ * patterns drop what docs/design.md says must never be stored while keeping what the alerts and
  * Jaeger need. The patterns are run here as written in the file.
  */
 import { describe, expect, it } from 'vitest';

@@ -4,8 +4,10 @@
  * config, Jaeger's and Prometheus' configs, the client's defaults in src/config.ts and the
  * server's default port from `memento serve --help`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
 import { Ajv } from 'ajv';
 import { jaegerUrl, OTEL_SETTINGS } from '../../src/config.ts';
 import { runMemento } from '../helpers/memento.ts';
@@ -18,7 +20,6 @@ import {
   readText,
   readYaml,
   repoPath,
-  sharedText,
 } from './stack.ts';
 
 interface Service {
@@ -294,12 +295,16 @@ describe('docker-compose.yml: host names and ports agree with the other ends', (
 });
 
 /**
- * The Compose schema declares draft-07 as "https://json-schema.org/draft-07/schema", an
- * id Ajv does not know (it registers draft-07 under http://…#), and uses the annotation
- * `deprecated`, which strict mode would reject. Both are harmless to validation.
+ * The Compose specification's JSON schema, as the `dclint` package (a Compose linter from the
+ * npm registry) ships it, so the test needs nothing outside the repository. The schema
+ * declares draft-07 as "https://json-schema.org/draft-07/schema", an id Ajv does not know
+ * (it registers draft-07 under http://…#), and uses the annotation `deprecated`, which strict
+ * mode would reject. Both are harmless to validation.
  */
 function composeValidator() {
-  const schema = JSON.parse(sharedText('schemas/compose-spec.json')) as Record<string, unknown>;
+  // The package's exports map names only its code; the schema sits beside package.json.
+  const manifest = createRequire(import.meta.url).resolve('dclint/package.json');
+  const schema = JSON.parse(readFileSync(join(dirname(manifest), 'schemas/compose.schema.json'), 'utf8')) as Record<string, unknown>;
   delete schema.$schema;
   const ajv = new Ajv({ strict: false, allErrors: true });
   return ajv.compile(schema);

@@ -3,11 +3,13 @@
  * commands exist with those flags, the example traceparent leads to the link shown, and
  * the ports are the stack's.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { jaegerTraceLink } from '../../src/config.ts';
 import { runMemento } from '../helpers/memento.ts';
-import { readText, repoPath } from './stack.ts';
+import { readText, repoPath, ROOT } from './stack.ts';
 
 const doc = readText('README.md');
 
@@ -63,7 +65,8 @@ describe('README.md', () => {
   });
 
   it('shows the client’s output line the way the client prints it', () => {
-    const m = /^trace ([0-9a-f]{32})  (\S+)$/m.exec(section('Inspecting turns'));
+    // The id, then where to read it: on a line of its own when both would pass 80 columns.
+    const m = /^trace ([0-9a-f]{32})(?: {2}|\n)(\S+)$/m.exec(section('Inspecting turns'));
     expect(m).not.toBeNull();
     expect(m![2]).toBe(jaegerTraceLink(m![1]!, {}));
   });
@@ -74,6 +77,30 @@ describe('README.md', () => {
       if (/^[a-z]+:/.test(target)) continue;
       expect(existsSync(repoPath(target)), target).toBe(true);
     }
+  });
+
+  it('links only inside the repository, and the design contract it points to is here', () => {
+    for (const m of doc.matchAll(/\]\(([^)#]+)\)/g)) {
+      const target = m[1] as string;
+      if (/^[a-z]+:/.test(target)) continue;
+      expect(relative(ROOT, repoPath(target)).startsWith('..'), target).toBe(false);
+    }
+    expect(doc).toContain('](docs/design.md)');
+    expect(readText('docs/design.md')).toContain('## The trace of one turn');
+  });
+
+  it('stands alone: no source, test, script or benchmark reads a folder beside the repository', () => {
+    const outside = /\.\.\/shared\b|\bshared\/(DESIGN|schemas)/;
+    const offenders: string[] = [];
+    for (const dir of ['src', 'test', 'scripts', 'bench', 'bin', '.ci']) {
+      for (const entry of readdirSync(repoPath(dir), { recursive: true, withFileTypes: true })) {
+        if (!entry.isFile()) continue;
+        const file = join(entry.parentPath, entry.name);
+        if (file === fileURLToPath(import.meta.url)) continue;
+        if (outside.test(readFileSync(file, 'utf8'))) offenders.push(relative(ROOT, file));
+      }
+    }
+    expect(offenders).toEqual([]);
   });
 
   it('uses flags the commands have', async () => {

@@ -4,14 +4,12 @@
  * keys, `${env:NAME:-default}` in the collector and Jaeger configs, `${NAME:-default}` in
  * the compose file.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** shared/ sits beside the repository, here and in CI's fresh clone. */
-export const SHARED = resolve(ROOT, '../shared');
 
 export function repoPath(rel: string): string {
   return resolve(ROOT, rel);
@@ -19,12 +17,6 @@ export function repoPath(rel: string): string {
 
 export function readText(rel: string): string {
   return readFileSync(repoPath(rel), 'utf8');
-}
-
-export function sharedText(rel: string): string {
-  const path = resolve(SHARED, rel);
-  if (!existsSync(path)) throw new Error(`${path} is missing: shared/ must sit beside the repository`);
-  return readFileSync(path, 'utf8');
 }
 
 /** Compose resolves `<<: *anchor` merge keys (YAML 1.1); so does this. */

@@ -11,9 +11,16 @@ import { cleanEnv } from '../../scripts/lib/child-env.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MEMENTO_BIN = join(ROOT, 'bin', 'memento');
+/** Where child processes keep memories when a test sets no data directory (one per test process). */
+export const TEST_DATA_HOME = join(tmpdir(), `memento-test-data-${process.pid}`);
 
-/** A clean environment for a child `memento` (shared with the benchmarks). */
-export const baseEnv = cleanEnv;
+/**
+ * A clean environment for a child `memento` (shared with the benchmarks), whose default store
+ * (the user's data directory) is a temp one: tests never touch ~/.local/share.
+ */
+export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return cleanEnv({ XDG_DATA_HOME: TEST_DATA_HOME, ...extra });
+}
 
 export interface RunResult {
   code: number | null;
@@ -48,7 +55,7 @@ export function runMemento(args: string[], options: RunOptions = {}): Promise<Ru
   const started = performance.now();
   const { child, output } = spawnCaptured(args, options);
   child.stdin.end(options.input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 45_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   return new Promise((resolvePromise, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -124,8 +131,8 @@ export interface Interactive {
   stdout(): string;
   stderr(): string;
   send(line: string): void;
-  /** Resolves when stdout (from `since` on) matches; rejects after `timeoutMs`. */
-  waitFor(pattern: RegExp, options?: { since?: number; timeoutMs?: number }): Promise<RegExpExecArray>;
+  /** Resolves when stdout (or stderr, with `stream`) from `since` on matches; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, options?: { since?: number; timeoutMs?: number; stream?: 'stdout' | 'stderr' }): Promise<RegExpExecArray>;
   /** Closes stdin (Ctrl-D) and waits for the exit status. */
   end(): Promise<number | null>;
 }
@@ -141,10 +148,10 @@ export function startInteractive(args: string[], options: RunOptions = {}): Inte
     send: (line) => {
       child.stdin.write(`${line}\n`);
     },
-    waitFor: async (pattern, { since = 0, timeoutMs = 30_000 } = {}) => {
+    waitFor: async (pattern, { since = 0, timeoutMs = 30_000, stream = 'stdout' } = {}) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const m = pattern.exec(output.stdout.slice(since));
+        const m = pattern.exec(output[stream].slice(since));
         if (m) return m;
         if (child.exitCode !== null) throw new Error(`memento exited (${child.exitCode}) before ${pattern}:\n${output.stdout}\n${output.stderr}`);
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; stdout:\n${output.stdout}\nstderr:\n${output.stderr}`);

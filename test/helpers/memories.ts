@@ -1,7 +1,7 @@
 /*
  * Reading a Memento data directory back, two ways: through the server (every memory a user
  * has, page by page) and straight from disk (what a crash may have left: pairs, temporary
- * files, content without its sidecar, a sidecar without its content). DESIGN.md's storage
+ * files, content without its sidecar, a sidecar without its content). docs/design.md's storage
  * contract — one content file plus a `.meta.json` sidecar per memory, written to temporary
  * names and linked into place — is what the disk audit checks against.
  */

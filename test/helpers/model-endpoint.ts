@@ -115,12 +115,15 @@ export function toolMessages(req: ModelRequest): { tool_call_id: string; content
   return (req.body?.messages ?? []).filter((m: { role: string }) => m.role === 'tool');
 }
 
-/** Splits `memento chat` output into turns: each ends with its footer line. */
+/**
+ * Splits `memento chat` output into turns: each ends with its footer's call counts (at the end
+ * of the split line, or on a line of their own when the footer wraps at 80 columns).
+ */
 export function turnsOf(stdout: string): string[] {
   const turns: string[] = [];
   let current = '';
   for (const line of stdout.split('\n')) {
-    if (/^\S+ m?s: Azure .* model calls?, \d+ tool calls?$/.test(line)) {
+    if (/(?:^|· )\d+ model calls?, \d+ tool calls?$/.test(line)) {
       turns.push(`${current}${line}`);
       current = '';
     } else {
@@ -130,9 +133,9 @@ export function turnsOf(stdout: string): string[] {
   return turns;
 }
 
-/** The turn's duration in ms, or its time at the model (`Azure`), from its footer. */
+/** The turn's duration in ms, or its time at the model (`Azure`, `model` or `simulator` in the footer). */
 export function footerMs(turn: string, part: 'total' | 'Azure' = 'total'): number {
-  const m = part === 'total' ? /^(\S+) (m?s): Azure/m.exec(turn) : /: Azure (\S+) (m?s) ·/m.exec(turn);
+  const m = part === 'total' ? /^(\S+) (m?s): (?:Azure|model|simulator) /m.exec(turn) : /: (?:Azure|model|simulator) (\S+) (m?s) ·/m.exec(turn);
   if (!m) throw new Error(`no footer in ${turn}`);
   return m[2] === 's' ? Number(m[1]) * 1000 : Number(m[1]);
 }

@@ -38,6 +38,14 @@ afterAll(async () => {
   await root?.cleanup();
 });
 
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 const users = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 const stores = (user: string, from: number, n: number) =>
   Array.from({ length: n }, (_, i) => `remember that ${user} wrote entry ${from + i}`);
@@ -111,8 +119,8 @@ describe('collector appearing mid-run', () => {
       const people = users(5, 'm');
       const before = await driver.run(people.map((user) => ({ user, texts: stores(user, 0, 3) })));
       expect(before.filter((t) => !t.ok)).toEqual([]);
-      // Let both processes try (and fail) to export what they have, before the collector exists.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The server has found the collector missing (it says so once) before it appears.
+      await waitUntil(() => server.stderr().includes('no collector at'), 20_000);
 
       await receiver.start(port);
       const after = await driver.run(people.map((user) => ({ user, texts: stores(user, 3, 3) })));

@@ -81,8 +81,10 @@ describe('load', () => {
     const shapeOf = (index: number): TurnShape => ({ tool: SCRIPT[index]!.tool, connected: index === 0, loaded: index === 0 });
     const expectedTotal = turns.reduce((sum, t) => sum + expectedSpans(shapeOf(t.index)).length, 0);
     await receiver.waitFor((spans) => spans.length >= expectedTotal, 30_000);
-    // Late stragglers would show up as extra spans: give them a moment to arrive.
-    await new Promise((r) => setTimeout(r, 500));
+    // Late stragglers would show up as extra spans. Both exporting processes end first: the
+    // driver has exited, and the server flushes and exits on SIGTERM, so once it is gone
+    // nothing more can arrive.
+    expect(await server.stop('SIGTERM')).toBe(0);
     expect(receiver.spans.length, 'spans received in all').toBe(expectedTotal);
     expect(receiver.traceIds().sort(), 'one trace per turn, and no other').toEqual(turns.map((t) => t.traceId).sort());
 

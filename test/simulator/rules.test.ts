@@ -67,6 +67,19 @@ describe('intents → tool calls (Memento tools)', () => {
       'store this meeting summary:\n- ship the beta Monday #work\n- budget review in August',
       [{ name: 'store_memory', arguments: { content: '- ship the beta Monday\n- budget review in August', description: 'meeting summary', tags: ['work'] } }],
     ],
+    // Colons: only a leading "store/save … this <label>:" is a label; the rest is kept exactly.
+    ['remember that the dentist is on Friday 9:30', [{ name: 'store_memory', arguments: { content: 'the dentist is on Friday 9:30' } }]],
+    ['remember https://example.com/a:b', [{ name: 'store_memory', arguments: { content: 'https://example.com/a:b' } }]],
+    ['remember the plan: ship on Monday', [{ name: 'store_memory', arguments: { content: 'the plan: ship on Monday' } }]],
+    [
+      'store this recipe: pancakes: flour, eggs, milk',
+      [{ name: 'store_memory', arguments: { content: 'pancakes: flour, eggs, milk', description: 'recipe' } }],
+    ],
+    [
+      'save the meeting notes: 10:30 standup: move it to 11',
+      [{ name: 'store_memory', arguments: { content: '10:30 standup: move it to 11', description: 'meeting notes' } }],
+    ],
+    ['note the link https://example.com/x:y?a=1', [{ name: 'store_memory', arguments: { content: 'the link https://example.com/x:y?a=1' } }]],
     ['remember to call mom; she is home after 6', [{ name: 'store_memory', arguments: { content: 'to call mom; she is home after 6' } }]],
     ['what did I store yesterday?', [{ name: 'retrieve_memories', arguments: yesterday }]],
     ['What did I save today', [{ name: 'retrieve_memories', arguments: { since: '2024-07-16T00:00:00.000Z', until: '2024-07-16T23:59:59.999Z' } }]],
@@ -289,6 +302,13 @@ describe('summaries of tool results', () => {
       'an error as JSON',
       turn('remember x', [{ name: 'store_memory', arguments: '{"content":"x"}' }], ['{"error":{"message":"disk full"}}']),
       "I couldn't do that: disk full",
+    ],
+    [
+      'a hint meant for the model, left out of the answer for people (no tool names)',
+      turn('show memory 20240715_x9', [{ name: 'get_memory', arguments: '{"id":"20240715_x9"}' }], [
+        'Error: No memory with id "20240715_x9" for this user. Use retrieve_memories or search_memories to find ids.',
+      ]),
+      'I couldn\'t do that: No memory with id "20240715_x9" for this user.',
     ],
     [
       'a whole MCP CallToolResult with isError',

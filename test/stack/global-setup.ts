@@ -1,8 +1,8 @@
 /*
  * One real stack for all stack tests: the collector built from deploy/collector, Jaeger v2
  * built from its Go module and Debian's Prometheus, started by scripts/stack/run.ts exactly
- * as `npm run stack -- up` starts them, on free loopback ports in a temp directory. Builds
- * come from the cache (.ci/run builds them first, printing how long that took).
+ * as `npm run stack -- up` starts them (building what the cache lacks), on free loopback
+ * ports in a temp directory. .ci/run builds first, printing how long that took.
  *
  * Settings that differ from `npm run stack`, all through the configs' own variables, so the
  * files under test are the shipped ones:
@@ -16,7 +16,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ensureBuilt } from '../../scripts/stack/build.ts';
 import { readState, startStack, stopStack, type StackState } from '../../scripts/stack/run.ts';
 import { SHIPPED_RULES, testRules } from './test-rules.ts';
 import { BASE_COLLECTOR_ENV } from './settings.ts';
@@ -29,7 +28,6 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const log = (line: string) => process.stderr.write(`stack: ${line}\n`);
-  await ensureBuilt(log);
   const dir = await mkdtemp(join(tmpdir(), 'memento-stack-test-'));
   const rules = join(dir, 'alerts.test-copy.yml');
   await writeFile(rules, testRules());

@@ -126,8 +126,9 @@ describe('the spans of a turn, in process', () => {
       assertInvokeAgentSpan(named(spans, 'invoke_agent memento')[0]!, {
         user: 'alice',
         turnNumber: 1,
-        // The counts are of answered calls: the refused one is not among them.
-        counts: { chatCalls: 0, toolCalls: 0, toolRounds: 0 },
+        // The counts are of calls made, the refused one included, as a cancelled turn counts
+        // the call that was in flight: seconds in Azure never sit beside "0 model calls".
+        counts: { chatCalls: 1, toolCalls: 0, toolRounds: 0 },
         model: refused,
         errorType: '401',
       });

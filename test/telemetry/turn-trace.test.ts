@@ -1,7 +1,7 @@
 /*
  * One trace per turn, as it leaves the processes: real `memento ask` runs (and a real
  * `memento serve` for the HTTP transports) export OTLP/HTTP to a receiver inside the test,
- * which asserts on the span tree DESIGN.md draws — root, chat spans with their HTTP
+ * which asserts on the span tree docs/design.md draws — root, chat spans with their HTTP
  * attempts, tools/call client spans, and the MCP server's spans joined into the same trace —
  * over Streamable HTTP, legacy SSE and stdio.
  */
@@ -58,7 +58,7 @@ const only = <T>(items: T[], what: string): T => {
 };
 const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan) => spans.filter((s) => s.parentSpanId === parent.spanId);
 
-/** Asserts DESIGN.md's tree for a one-tool turn and returns its parts. */
+/** Asserts docs/design.md's tree for a one-tool turn and returns its parts. */
 function assertTurnTree(spans: ReceivedSpan[], tool: string, transport: 'http' | 'sse' | 'stdio') {
   const client = spans.filter((s) => s.service === CLIENT);
   const server = spans.filter((s) => s.service === SERVER);
@@ -197,8 +197,8 @@ describe('turn shapes', () => {
     const b = await ask('search for traces');
     await traceOf(a.traceId, [...CONNECT, 'tools/call store_memory']);
     await traceOf(b.traceId, [...CONNECT, 'tools/call search_memories']);
-    // Late exports (session close, shutdown) have had their chance by now.
-    await new Promise((r) => setTimeout(r, 300));
+    // Late exports (session close, shutdown) would be here already: each `ask` has exited, and
+    // it exits only after its exporter's last request was answered.
     expect(receiver.traceIds(CLIENT).sort()).toEqual([a.traceId, b.traceId].sort());
   });
 

@@ -83,8 +83,9 @@ describe('turnSummary', () => {
       chatCalls: 2,
       toolCalls: 2,
       tools: ['store_memory', 'store_memory'],
-      // the root, the 429 attempt and the failed tool call
-      errorSpans: 3,
+      // The failed calls, counted as `stats` counts them: the client's failed tool call (the
+      // root's own status is the turn's outcome; the 429 was an attempt the call retried).
+      errorSpans: 1,
       inputTokens: 720,
       outputTokens: 120,
       services: ['memento-client', 'memento-mcp-server'],

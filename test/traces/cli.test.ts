@@ -109,6 +109,7 @@ describe('memento traces stats', () => {
         { tool: 'search_memories', method: 'tools/call', count: 1, p50: 100, p95: 100, max: 100, totalMs: 100, errors: 0 },
       ],
       errorTurns: 1,
+      cancelledTurns: 0,
       slowMs: 1500,
       slow: [
         expect.objectContaining({ traceId: built[4]!.traceId, durationMs: 3000, status: 'error', errorType: 'timeout' }),

@@ -15,11 +15,12 @@
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { fetch } from 'undici';
-import { defaultUser, setting, SETTINGS } from '../../config.ts';
+import { defaultUser, OTEL_SETTINGS, setting, SETTINGS } from '../../config.ts';
+import { otelSetting } from '../../telemetry/otel-env.ts';
 import { ConfigError } from '../../client/errors.ts';
 import { Session } from '../../client/session.ts';
 import { SERVICE_NAME_CLIENT, SERVICE_NAME_SERVER } from '../../telemetry/semconv.ts';
-import { telemetry } from '../../telemetry/setup.ts';
+import { telemetry } from '../../telemetry/handle.ts';
 import { JaegerClient } from '../../traces/jaeger.ts';
 import { CliError, EXIT } from '../errors.ts';
 
@@ -42,22 +43,14 @@ export interface Check {
 
 const MARK: Record<CheckStatus, string> = { ok: '✓', failed: '✗', skipped: '–' };
 
-function nonEmpty(v: string | undefined): string | undefined {
-  const t = v?.trim();
-  return t ? t : undefined;
-}
-
 const reason = (err: unknown): string => {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 };
 
-/** The URL the OTLP/HTTP trace exporter posts to, from the standard variables. */
-export function otlpTracesUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const specific = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-  if (specific) return specific;
-  const base = (nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) ?? 'http://localhost:4318').replace(/\/+$/, '');
-  return `${base}/v1/traces`;
+/** The URL the OTLP/HTTP trace exporter posts to, from the standard variables (settings table). */
+export function otlpTracesUrl(): string {
+  return otelSetting(OTEL_SETTINGS.tracesEndpoint) ?? `${otelSetting(OTEL_SETTINGS.endpoint).replace(/\/+$/, '')}/v1/traces`;
 }
 
 async function until<T>(deadline: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
@@ -115,7 +108,7 @@ export async function doctor(opts: DoctorOptions): Promise<number> {
 
     const tracing = telemetry().enabled;
     const otlpUrl = otlpTracesUrl();
-    const exporting = tracing && (process.env.OTEL_TRACES_EXPORTER ?? 'otlp').split(',').map((s) => s.trim()).includes('otlp');
+    const exporting = tracing && otelSetting(OTEL_SETTINGS.tracesExporter).some((e) => e.toLowerCase() === 'otlp');
     let otlpOk = false;
     if (!exporting) {
       add({ name: 'OTLP endpoint', status: 'skipped', detail: tracing ? 'OTEL_TRACES_EXPORTER does not include otlp' : 'tracing is off (OTEL_SDK_DISABLED)' });
@@ -157,7 +150,8 @@ export async function doctor(opts: DoctorOptions): Promise<number> {
     await session.close();
     await telemetry().forceFlush();
 
-    const jaegerUrl = opts.jaeger ?? nonEmpty(process.env.MEMENTO_JAEGER_URL);
+    // Only a Jaeger named on purpose: the table's default is a guess this check must not make.
+    const jaegerUrl = opts.jaeger ?? (process.env[SETTINGS.jaegerUrl.name]?.trim() ? setting(SETTINGS.jaegerUrl) : undefined);
     if (!jaegerUrl) add({ name: 'Jaeger', status: 'skipped', detail: 'no --jaeger URL or MEMENTO_JAEGER_URL' });
     else if (!traceId || !otlpOk) add({ name: 'Jaeger', status: 'skipped', detail: 'needs a traced test turn exported over OTLP' });
     else {

@@ -10,6 +10,7 @@ import { log, registerSecret } from '../../log.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
 import { StorageError } from '../../server/storage/types.ts';
 import { serveStdio, serverDefaultUser, startHttpServer } from '../../server/index.ts';
+import { legacyDataNote } from '../../server/legacy-data.ts';
 import { CliError, EXIT } from '../errors.ts';
 
 export interface ServeOptions {
@@ -144,6 +145,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw new CliError((err as Error).message, EXIT.usage);
   }
   const storeUrl = storeUrlOf(opts.store ?? configuredStoreUrl());
+  // At warn: the chat's own stdio server passes warnings on to the terminal.
+  const moved = storeUrl || opts.dataDir || process.env.MEMENTO_DATA_DIR?.trim() ? undefined : legacyDataNote(dataDir);
+  if (moved) log.warn(moved);
   const common = { dataDir, storeUrl, defaultUser, maxContentBytes: opts.maxContentSize };
   const signal = stopSignal();
   try {

@@ -6,7 +6,7 @@
  */
 import { jaegerTraceLink, SETTINGS } from '../../config.ts';
 import { SERVICE_NAME_CLIENT } from '../../telemetry/semconv.ts';
-import { traceFileSettings } from '../../telemetry/trace-file.ts';
+import { traceFileSettings } from '../../telemetry/trace-file-settings.ts';
 import { stats, turnSummary } from '../../traces/analysis.ts';
 import { readTraceFile } from '../../traces/file.ts';
 import { shouldColor } from '../../traces/format.ts';
