@@ -202,6 +202,7 @@ export const SETTINGS = {
 export const OTEL_SETTINGS = {
   endpoint: otel({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', otel: 'string', default: 'http://localhost:4318', help: 'OTLP/HTTP collector (read by the exporters)' }),
   tracesEndpoint: otel({ name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', otel: 'string', default: undefined, shown: 'unset → <endpoint>/v1/traces', help: 'where spans go, when not to the endpoint above' }),
+  metricsEndpoint: otel({ name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', otel: 'string', default: undefined, shown: 'unset → <endpoint>/v1/metrics', help: 'where metrics go, when not to the endpoint above' }),
   sdkDisabled: otel({ name: 'OTEL_SDK_DISABLED', otel: 'boolean', default: false, help: '`true` turns tracing and metrics off' }),
   captureContent: otel({ name: 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', otel: 'boolean', default: false, help: '`true` records prompts, answers and tool arguments on spans' }),
   serviceName: otel({ name: 'OTEL_SERVICE_NAME', otel: 'string', default: undefined, shown: 'memento-client / memento-mcp-server', help: 'service name of this process' }),

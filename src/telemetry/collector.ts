@@ -15,6 +15,8 @@
  */
 import { connect } from 'node:net';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTEL_SETTINGS } from '../config.ts';
+import { otelSetting } from './otel-env.ts';
 
 /** An export skipped because nothing listens at the endpoint: expected, so never reported. */
 export class CollectorDownError extends Error {
@@ -133,8 +135,7 @@ export function guarded<T, E extends Exporter<T>>(exporter: E, collector: Collec
 }
 
 /** The OTLP/HTTP endpoint a signal is sent to, from the standard variables (for probing and messages). */
-export function otlpEndpoint(signal: 'TRACES' | 'METRICS', env: NodeJS.ProcessEnv = process.env): string {
-  const specific = env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]?.trim();
-  if (specific) return specific;
-  return env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || 'http://localhost:4318';
+export function otlpEndpoint(signal: 'TRACES' | 'METRICS'): string {
+  const specific = otelSetting(signal === 'TRACES' ? OTEL_SETTINGS.tracesEndpoint : OTEL_SETTINGS.metricsEndpoint);
+  return (specific ?? otelSetting(OTEL_SETTINGS.endpoint)).trim();
 }

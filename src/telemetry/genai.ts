@@ -2,7 +2,7 @@
  * GenAI spans for the turn (semconv v1.41 gen-ai-agent-spans.md and gen-ai-spans.md): the
  * root `invoke_agent memento` span of a turn and one `chat {model}` CLIENT span per call to
  * the model. The HTTP requests the openai package makes inside a chat span (one per attempt,
- * retries included) become its children through instrumentation-undici.
+ * retries included) become its children through src/telemetry/http-client.ts.
  *
  * Prompts, answers and tool arguments are recorded only when
  * OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true; otherwise spans carry ids, counts

@@ -78,7 +78,7 @@ export function checkTurnTrace(spans: readonly TraceSpan[], facts: TurnFacts): S
     if (!mine.some((s) => s.parentSpanId === chat.spanId && s.kind === 'client')) {
       problems.push({
         missing: `no HTTP span under ${label}`,
-        cause: "instrumentation-undici saw no request: does this openai version still call fetch through undici's dispatcher?",
+        cause: "undici's diagnostics channels reported no request (src/telemetry/http-client.ts): does this openai version still call fetch through undici's dispatcher?",
       });
     }
   }

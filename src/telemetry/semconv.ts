@@ -179,7 +179,7 @@ const COMMON_SPAN_ATTRIBUTES = [
   ATTR_GEN_AI_TOOL_NAME, ATTR_GEN_AI_TOOL_CALL_ID, ATTR_GEN_AI_TOOL_CALL_ARGUMENTS, ATTR_GEN_AI_TOOL_CALL_RESULT,
   ATTR_GEN_AI_INPUT_MESSAGES, ATTR_GEN_AI_OUTPUT_MESSAGES, ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
   ATTR_MCP_METHOD_NAME, ATTR_MCP_SESSION_ID, ATTR_MCP_PROTOCOL_VERSION, ATTR_JSONRPC_REQUEST_ID, ATTR_RPC_RESPONSE_STATUS_CODE,
-  // The HTTP spans of instrumentation-undici and instrumentation-http (stable HTTP conventions).
+  // The HTTP spans of ./http-client.ts and instrumentation-http (stable HTTP conventions).
   'http.request.method', 'http.request.method_original', 'http.response.status_code', 'http.route',
   'url.full', 'url.path', 'url.query', 'url.scheme', 'network.peer.address', 'network.peer.port', 'user_agent.original',
   'http.request.header.content-type', 'http.response.header.content-type',

@@ -35,7 +35,7 @@ describe('history in Redis', () => {
       await chat.waitFor(/you: remember that the lease ends in June\nmemento: /);
       const mark = chat.stdout().length;
       chat.send('what did I store?');
-      await chat.waitFor(/: Azure .* model calls?/, { since: mark });
+      await chat.waitFor(/\d+ model calls?, \d+ tool calls?\n/, { since: mark });
 
       // …and a third client, continuing, sees both and takes turn 3.
       const c = await runMemento(['ask', '--json', '--continue', '--user', 'kim', 'what did I store?'], { env: env(redis.url) });

@@ -254,8 +254,9 @@ describe('random stream shapes against the client', () => {
       const lines = turn.split('\n');
       const errors = lines.filter((l) => l.startsWith('error: '));
       expect(errors.length, `turn ${i}: ${turn.slice(0, 500)}`).toBeLessThanOrEqual(1);
-      // An error is one line, the last before the footer.
-      if (errors.length) expect(lines.at(-2), `turn ${i}`).toBe(errors[0]);
+      // An error is one line, the last before the footer (whose split line starts "<time>: ").
+      const footerAt = lines.findIndex((l) => /^\S+ m?s: /.test(l));
+      if (errors.length) expect(lines[footerAt - 1], `turn ${i}`).toBe(errors[0]);
       // Every failure is explained: none falls through to the catch-all.
       for (const e of errors) expect(e, `turn ${i}`).not.toMatch(/^error: the model call failed:/);
     }

@@ -141,14 +141,20 @@ describe('MCP span decorators', () => {
 
   it('end pending spans with error.type when the connection closes', async () => {
     const server = new McpServer({ name: 'test', version: '1.0.0' });
-    server.registerTool('hang', { description: 'never answers', inputSchema: {} }, () => new Promise(() => {}));
+    let arrived!: () => void;
+    const called = new Promise<void>((resolve) => (arrived = resolve));
+    server.registerTool('hang', { description: 'never answers', inputSchema: {} }, () => {
+      arrived();
+      return new Promise(() => {});
+    });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);
     const client = new Client({ name: 'c', version: '1' });
     await client.connect(instrumentClientTransport(clientSide, { transport: 'stdio' }));
     otel.reset();
     const call = client.callTool({ name: 'hang', arguments: {} });
-    await new Promise((r) => setTimeout(r, 20));
+    // Closed only once the server holds the call, so the span sees the connection close under it.
+    await called;
     await client.close();
     await expect(call).rejects.toThrow();
     const [span] = byName('tools/call hang', SpanKind.CLIENT);

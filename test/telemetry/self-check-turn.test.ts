@@ -45,7 +45,7 @@ describe('the trace checks itself', () => {
     const text = await runMemento(['ask', 'remember that the bins go out on Monday'], { env });
     expect(text.code, text.stderr).toBe(0);
     // The footer also says when the first token of the answer came.
-    expect(text.stdout).toMatch(/ · first token \d+(\.\d+)? m?s · /);
+    expect(text.stdout).toMatch(/ · first token \d+(\.\d+)? m?s\b/);
     expect(text.stdout).toContain('⚠ trace: no server span for tools/call store_memory — is the server traced, and does it read `_meta`?');
   });
 });

@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { dataDir as defaultDataDir, mcpSettings, storeUrl as configuredStoreUrl } from '../../config.ts';
+import { dataDir as defaultDataDir, mcpSettings, SETTINGS, storeUrl as configuredStoreUrl } from '../../config.ts';
 import { log, registerSecret } from '../../log.ts';
 import { USER_ID_PATTERN } from '../../protocol.ts';
 import { StorageError } from '../../server/storage/types.ts';
@@ -146,7 +146,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   const storeUrl = storeUrlOf(opts.store ?? configuredStoreUrl());
   // At warn: the chat's own stdio server passes warnings on to the terminal.
-  const moved = storeUrl || opts.dataDir || process.env.MEMENTO_DATA_DIR?.trim() ? undefined : legacyDataNote(dataDir);
+  const moved = storeUrl || opts.dataDir || process.env[SETTINGS.dataDir.name]?.trim() ? undefined : legacyDataNote(dataDir);
   if (moved) log.warn(moved);
   const common = { dataDir, storeUrl, defaultUser, maxContentBytes: opts.maxContentSize };
   const signal = stopSignal();
