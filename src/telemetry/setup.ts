@@ -225,11 +225,19 @@ function start(role: Role, options: StartOptions): Telemetry {
       await Promise.allSettled(spanProcessors.map((p) => p.forceFlush()));
     },
     shutdown: (deadlineMs = shutdownDeadlineMs()) => {
+      const report = (err: unknown) => {
+        // An export that found no collector is expected here: the notice said so.
+        if (!(err instanceof CollectorDownError) && !isUnreachable(err)) diag.error('telemetry shutdown failed', err);
+      };
       stopped ??= Promise.race([
-        sdk.shutdown().catch((err: unknown) => {
-          // An export that found no collector is expected here: the notice said so.
-          if (!(err instanceof CollectorDownError) && !isUnreachable(err)) diag.error('telemetry shutdown failed', err);
-        }),
+        (async () => {
+          // Every processor is flushed to its end on its own first: NodeSDK.shutdown gives up
+          // at the first rejection, so the OTLP export failing at once (no collector) would let
+          // the process exit before the trace file's last write landed.
+          const flushed = await Promise.allSettled(spanProcessors.map((p) => p.forceFlush()));
+          for (const r of flushed) if (r.status === 'rejected') report(r.reason);
+          await sdk.shutdown().catch(report);
+        })(),
         new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref()),
       ]);
       return stopped;

@@ -8,7 +8,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseEnv, freePort, MEMENTO_BIN, runMemento, startInteractive, tempDir } from '../helpers/memento.ts';
+import { readTraceFile } from '../../src/traces/file.ts';
+import { baseEnv, freePort, MEMENTO_BIN, runMemento, startInteractive, startMemento, tempDir } from '../helpers/memento.ts';
 
 const DEADLINE_MS = 60_000;
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -45,6 +46,27 @@ describe('no collector listening', () => {
     // With no collector, the footer points at the local trace, not at a Jaeger that is not there.
     expect(run.stdout).toMatch(/^trace [0-9a-f]{32} {2}memento traces show [0-9a-f]{8}$/m);
     expect(run.stdout).not.toContain('localhost:16686');
+  });
+
+  it('`memento ask` against a `memento serve` over HTTP: both sides of the turn are in the trace file', async () => {
+    // The OTLP export fails at once here, and NodeSDK's shutdown gives up at the first failure:
+    // the client used to exit before its trace-file write landed (its own stdio server's slower
+    // close had hidden that). Both processes write the same file.
+    const file = join(dir.path, 'http-turn.jsonl');
+    const server = await startMemento(['serve', '--port', '0'], { env: env({ MEMENTO_TRACE_FILE: file }) });
+    try {
+      const run = await runMemento(['ask', '--json', 'remember that the file keeps both sides'], {
+        env: env({ MEMENTO_TRACE_FILE: file, MEMENTO_MCP_URL: `${server.url}/mcp` }),
+        timeoutMs: DEADLINE_MS * 2,
+      });
+      expect(run.code, run.stderr).toBe(0);
+      const { traceId } = JSON.parse(run.stdout) as { traceId: string };
+      // The client has exited, so its spans are in the file now or never.
+      const spans = (await readTraceFile(file)).spans.filter((s) => s.traceId === traceId);
+      expect(spans.some((s) => s.service === 'memento-client' && s.name === 'invoke_agent memento')).toBe(true);
+    } finally {
+      await server.stop('SIGKILL');
+    }
   });
 
   it('the stdio server the client starts exits at once when its input ends', async () => {
