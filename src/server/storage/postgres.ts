@@ -97,15 +97,8 @@ function describeUrl(url: string): string {
   }
 }
 
-interface Row {
-  id: string;
-  file: string;
-  description: string;
-  tags: string[];
-  created: string;
-  size: number;
-  preview: string;
-  truncated: boolean;
+/** A memories row as queries return it: the summary's columns, plus content or score where selected. */
+interface Row extends MemorySummary {
   content?: string;
   score?: number;
 }
