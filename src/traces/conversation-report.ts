@@ -5,7 +5,7 @@
  */
 import type { ConversationDetail, ConversationSummary } from './conversations.ts';
 import { colors, formatMs, formatSplit, formatTime } from './format.ts';
-import { table, tools, turnStatus, type ReportOptions } from './report.ts';
+import { table, TURN_TAIL_HEADER, TURN_TAIL_RIGHT, turnTailCells, turnTailPaint, type ReportOptions } from './report.ts';
 
 const tokens = (input: number, output: number) => `${input}→${output}`;
 
@@ -50,26 +50,13 @@ export function renderConversation(v: ConversationDetail, options: ReportOptions
     t.traceId.slice(0, 8),
     formatMs(t.durationMs),
     t.firstTokenMs !== undefined ? formatMs(t.firstTokenMs) : '-',
-    formatMs(t.split.azureMs),
-    formatMs(t.split.mcpMs),
-    formatMs(t.split.clientMs),
-    turnStatus(t),
-    tools(t),
+    ...turnTailCells(t),
   ]);
   const lines = table(
-    ['TURN', 'TIME', 'TRACE', 'TOTAL', '1ST TOKEN', 'AZURE', 'MCP', 'CLIENT', 'STATUS', 'TOOLS'],
+    ['TURN', 'TIME', 'TRACE', 'TOTAL', '1ST TOKEN', ...TURN_TAIL_HEADER],
     rows,
-    [false, false, false, true, true, true, true, true, false, false],
-    {
-      ...options,
-      paint: (row, col, text) => {
-        if (col === 5) return c.cyan(text);
-        if (col === 6) return c.magenta(text);
-        if (col === 7) return c.yellow(text);
-        if (col === 8 && v.turnList[row]?.status === 'error') return c.red(text);
-        return text;
-      },
-    },
+    [false, false, false, true, true, ...TURN_TAIL_RIGHT],
+    { ...options, paint: turnTailPaint(v.turnList, 5, c) },
   );
   const across = formatSplit(
     {

@@ -52,6 +52,25 @@ export function turnStatus(summary: TurnSummary): string {
   return 'ok';
 }
 
+/** The columns every turn table ends with: where the time went, the outcome, the tools. */
+export const TURN_TAIL_HEADER = ['AZURE', 'MCP', 'CLIENT', 'STATUS', 'TOOLS'];
+export const TURN_TAIL_RIGHT = [true, true, true, false, false];
+
+export function turnTailCells(t: TurnSummary): string[] {
+  return [formatMs(t.split.azureMs), formatMs(t.split.mcpMs), formatMs(t.split.clientMs), turnStatus(t), tools(t)];
+}
+
+/** Colours the tail columns starting at column `first` the same in every turn table; a failed turn's status red. */
+export function turnTailPaint(turns: readonly TurnSummary[], first: number, c: Colors) {
+  return (row: number, col: number, text: string): string => {
+    if (col === first) return c.cyan(text);
+    if (col === first + 1) return c.magenta(text);
+    if (col === first + 2) return c.yellow(text);
+    if (col === first + 3 && turns[row]?.status === 'error') return c.red(text);
+    return text;
+  };
+}
+
 /** `traces list`: one line per turn, newest first. */
 export function renderTurnList(turns: readonly TurnSummary[], options: ReportOptions = {}): string {
   const c = colors(options.color ?? false);
@@ -60,26 +79,13 @@ export function renderTurnList(turns: readonly TurnSummary[], options: ReportOpt
     forTerminal(t.traceId.slice(0, 8)),
     forTerminal(t.user ?? '-'),
     formatMs(t.durationMs),
-    formatMs(t.split.azureMs),
-    formatMs(t.split.mcpMs),
-    formatMs(t.split.clientMs),
-    turnStatus(t),
-    tools(t),
+    ...turnTailCells(t),
   ]);
   const lines = table(
-    ['TIME', 'TRACE', 'USER', 'TURN', 'AZURE', 'MCP', 'CLIENT', 'STATUS', 'TOOLS'],
+    ['TIME', 'TRACE', 'USER', 'TURN', ...TURN_TAIL_HEADER],
     rows,
-    [false, false, false, true, true, true, true, false, false],
-    {
-      ...options,
-      paint: (row, col, text) => {
-        if (col === 4) return c.cyan(text);
-        if (col === 5) return c.magenta(text);
-        if (col === 6) return c.yellow(text);
-        if (col === 7 && turns[row]?.status === 'error') return c.red(text);
-        return text;
-      },
-    },
+    [false, false, false, true, ...TURN_TAIL_RIGHT],
+    { ...options, paint: turnTailPaint(turns, 4, c) },
   );
   return lines.join('\n') + '\n';
 }
