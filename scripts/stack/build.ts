@@ -44,7 +44,9 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
   });
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid is running (the lock holder's here; run.ts's programs too). */
+export function isAlive(pid: number): boolean {
+  // 0 and negative pids address process groups: never probe or signal those.
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -65,7 +67,7 @@ async function withLock<T>(name: string, log: Log, fn: () => Promise<T>): Promis
       break;
     } catch {
       const holder = Number(await readFile(lock, 'utf8').catch(() => '0'));
-      if (!holder || !alive(holder)) {
+      if (!holder || !isAlive(holder)) {
         await rm(lock, { force: true });
         continue;
       }

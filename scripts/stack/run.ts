@@ -16,8 +16,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { ensureBuilt, type Log } from './build.ts';
+import { ensureBuilt, isAlive, type Log } from './build.ts';
 import { ROOT, prometheusProgram } from './programs.ts';
+
+export { isAlive };
 
 export type ProgramName = 'collector' | 'jaeger' | 'prometheus';
 export const PROGRAMS: readonly ProgramName[] = ['prometheus', 'jaeger', 'collector'];
@@ -189,17 +191,6 @@ function startProcess(binary: string, args: string[], env: Record<string, string
     return child.pid;
   } finally {
     closeSync(fd);
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  // 0 and negative pids address process groups: never probe or signal those.
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
