@@ -4,32 +4,17 @@
  * that trickles in, and messages nested deep enough to overflow a recursive walker.
  */
 import http from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpServer, type RunningHttpServer } from '../../src/server/index.ts';
-import { tempDir } from '../helpers/memento.ts';
-import { connect, INITIALIZE, post, rawSession, rawToolCall } from './support.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, httpServers, INITIALIZE, MCP_HEADERS, post, rawSession, rawToolCall } from './support.ts';
 
-const MCP_HEADERS = { 'mcp-protocol-version': '2025-06-18' };
+const start = httpServers('memento-attacks-');
 
-let data: Awaited<ReturnType<typeof tempDir>>;
-const servers: RunningHttpServer[] = [];
-async function start(options: Partial<Parameters<typeof startHttpServer>[0]> = {}): Promise<RunningHttpServer> {
-  const server = await startHttpServer({ dataDir: data.path, port: 0, defaultUser: 'default', ...options });
-  servers.push(server);
-  return server;
-}
-
-beforeAll(async () => {
-  data = await tempDir('memento-attacks-');
+beforeAll(() => {
   // Content capture makes the span decorator serialize arguments: the deepest recursion there is.
   process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = 'true';
 });
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
+afterAll(() => {
   delete process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
-  await data.cleanup();
 });
 
 /**

@@ -4,10 +4,8 @@
  * so session timeouts can be short).
  */
 import http from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpServer, type RunningHttpServer } from '../../src/server/index.ts';
-import { tempDir } from '../helpers/memento.ts';
-import { connect, INITIALIZE, post, rawSession, rawToolCall } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { connect, httpServers, INITIALIZE, MCP_HEADERS, post, rawSession, rawToolCall } from './support.ts';
 
 /** A request with headers fetch would not let us forge (Host). */
 function request(
@@ -34,25 +32,7 @@ async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, ti
   }
 }
 
-const MCP_HEADERS = { 'mcp-protocol-version': '2025-06-18' };
-
-let data: Awaited<ReturnType<typeof tempDir>>;
-const servers: RunningHttpServer[] = [];
-async function start(options: Partial<Parameters<typeof startHttpServer>[0]> = {}): Promise<RunningHttpServer> {
-  const server = await startHttpServer({ dataDir: data.path, port: 0, defaultUser: 'default', ...options });
-  servers.push(server);
-  return server;
-}
-
-beforeAll(async () => {
-  data = await tempDir('memento-http-');
-});
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
-  await data.cleanup();
-});
+const start = httpServers('memento-http-');
 
 describe('/health', () => {
   it('reports status, version, uptime and whether the data directory is writable, without a token', async () => {

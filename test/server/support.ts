@@ -10,8 +10,10 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/server/index.ts';
 import { USER_META_KEY } from '../../src/protocol.ts';
-import { baseEnv, MEMENTO_BIN, ROOT } from '../helpers/memento.ts';
+import { baseEnv, MEMENTO_BIN, ROOT, tempDir } from '../helpers/memento.ts';
 
 export type Kind = 'http' | 'sse' | 'stdio';
 
@@ -140,4 +142,30 @@ export async function rawSession(baseUrl: string, headers: Record<string, string
 
 export function rawToolCall(id: number, name: string, args: unknown, meta?: Record<string, unknown>): string {
   return JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, ...(meta ? { _meta: meta } : {}) } });
+}
+
+export const MCP_HEADERS = { 'mcp-protocol-version': '2025-06-18' };
+
+/**
+ * For a suite of in-process HTTP servers over one temp data directory (named `prefix…`):
+ * registers the hooks that make the directory, close every server after each test and remove
+ * the directory at the end, and returns `start`, which serves that directory on a free port.
+ */
+export function httpServers(prefix: string): (options?: Partial<HttpServerOptions>) => Promise<RunningHttpServer> {
+  let data: Awaited<ReturnType<typeof tempDir>>;
+  const servers: RunningHttpServer[] = [];
+  beforeAll(async () => {
+    data = await tempDir(prefix);
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await data.cleanup();
+  });
+  return async (options = {}) => {
+    const server = await startHttpServer({ dataDir: data.path, port: 0, defaultUser: 'default', ...options });
+    servers.push(server);
+    return server;
+  };
 }
