@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemento, tempDir } from '../helpers/memento.ts';
 import { allMemories } from '../helpers/memories.ts';
-import { connect } from './support.ts';
+import { connect, storeUntilKilled } from './support.ts';
 
 let data: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
@@ -57,27 +57,8 @@ describe('concurrency', () => {
   it('after a SIGKILL in the middle of writes, every acknowledged memory is complete and readable', async () => {
     const dir = join(data.path, 'killed');
     const server = await startMemento(['serve', '--port', '0', '--data-dir', dir]);
-    const sessions = await Promise.all(Array.from({ length: 5 }, () => connect('http', server.url, { user: 'alice' })));
     const body = (i: number) => `memory ${i}: ${'x'.repeat(20_000 + i)}`;
-    const acknowledged = new Map<string, number>();
-    let killed = false;
-    const writers = sessions.map(async (session, w) => {
-      for (let i = w; !killed; i += sessions.length) {
-        try {
-          const stored = await session.ok('store_memory', { content: body(i), filename: `n${i}.txt` });
-          acknowledged.set(stored.id, i);
-        } catch {
-          return;
-        }
-        if (acknowledged.size >= 60 && !killed) {
-          killed = true;
-          server.child.kill('SIGKILL');
-        }
-      }
-    });
-    await Promise.all(writers);
-    await server.stop();
-    await Promise.all(sessions.map((s) => s.close().catch(() => {})));
+    const acknowledged = await storeUntilKilled(server, body);
     expect(acknowledged.size).toBeGreaterThanOrEqual(60);
 
     const restarted = await startMemento(['serve', '--port', '0', '--data-dir', dir]);

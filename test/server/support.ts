@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/server/index.ts';
 import { USER_META_KEY } from '../../src/protocol.ts';
-import { baseEnv, MEMENTO_BIN, ROOT, tempDir } from '../helpers/memento.ts';
+import { baseEnv, MEMENTO_BIN, ROOT, tempDir, type Running } from '../helpers/memento.ts';
 
 export type Kind = 'http' | 'sse' | 'stdio';
 
@@ -168,4 +168,34 @@ export function httpServers(prefix: string): (options?: Partial<HttpServerOption
     servers.push(server);
     return server;
   };
+}
+
+/**
+ * Stores from five HTTP sessions at once until `count` stores are acknowledged, then SIGKILLs
+ * the server in the middle of the writes still going, waits for it to end and closes the
+ * sessions. Returns each acknowledged memory's id with the `i` its content is `body(i)` of.
+ */
+export async function storeUntilKilled(server: Running, body: (i: number) => string, count = 60): Promise<Map<string, number>> {
+  const sessions = await Promise.all(Array.from({ length: 5 }, () => connect('http', server.url, { user: 'alice' })));
+  const acknowledged = new Map<string, number>();
+  let killed = false;
+  await Promise.all(
+    sessions.map(async (session, w) => {
+      for (let i = w; !killed; i += sessions.length) {
+        try {
+          const stored = await session.ok('store_memory', { content: body(i), filename: `n${i}.txt` });
+          acknowledged.set(stored.id, i);
+        } catch {
+          return;
+        }
+        if (acknowledged.size >= count && !killed) {
+          killed = true;
+          server.child.kill('SIGKILL');
+        }
+      }
+    }),
+  );
+  await server.stop();
+  await Promise.all(sessions.map((s) => s.close().catch(() => {})));
+  return acknowledged;
 }

@@ -17,7 +17,7 @@ import {
 } from '../../../src/server/storage/index.ts';
 import { startMemento } from '../../helpers/memento.ts';
 import { allMemories } from '../../helpers/memories.ts';
-import { connect } from '../support.ts';
+import { connect, storeUntilKilled } from '../support.ts';
 import { embeddedBackend, postgresBackend, type BackendUnderTest } from './backends.ts';
 
 const backends: BackendUnderTest[] = [embeddedBackend(), postgresBackend()];
@@ -359,28 +359,8 @@ describe.each(backends)('storage contract: $name', (backend) => {
       await fresh();
       await store.close();
       const server = await startMemento(['serve', '--port', '0', ...backend.serveArgs()]);
-      const sessions = await Promise.all(Array.from({ length: 5 }, () => connect('http', server.url, { user: 'alice' })));
       const body = (i: number) => `memory ${i}: ${'x'.repeat(10_000 + i)}`;
-      const acknowledged = new Map<string, number>();
-      let killed = false;
-      await Promise.all(
-        sessions.map(async (session, w) => {
-          for (let i = w; !killed; i += sessions.length) {
-            try {
-              const stored = await session.ok('store_memory', { content: body(i), filename: `n${i}.txt` });
-              acknowledged.set(stored.id, i);
-            } catch {
-              return;
-            }
-            if (acknowledged.size >= 60 && !killed) {
-              killed = true;
-              server.child.kill('SIGKILL');
-            }
-          }
-        }),
-      );
-      await server.stop();
-      await Promise.all(sessions.map((s) => s.close().catch(() => {})));
+      const acknowledged = await storeUntilKilled(server, body);
       expect(acknowledged.size).toBeGreaterThanOrEqual(60);
 
       const restarted = await startMemento(['serve', '--port', '0', ...backend.serveArgs()]);
