@@ -10,6 +10,19 @@ import type { AddressInfo } from 'node:net';
 
 type ResourceSpans = { resource?: unknown; scopeSpans?: { scope?: unknown; spans?: { traceId?: string }[] }[] };
 
+/** Serves `server` on a free loopback port; returns its base URL (both Jaeger stand-ins start so). */
+export async function listenOnLoopback(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Closes `server` now, cutting kept-alive connections rather than waiting for them. */
+export async function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 export class OtlpJaeger {
   private readonly batches: ResourceSpans[] = [];
   private server: Server | undefined;
@@ -46,15 +59,11 @@ export class OtlpJaeger {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 }

@@ -6,7 +6,7 @@
  * unknown routes as Go's plain "404 page not found".
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback } from '../helpers/otlp-jaeger.ts';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { BuiltTurn } from './fixtures.ts';
 import { otlpBody } from './fixtures.ts';
@@ -42,16 +42,12 @@ export class FakeJaeger {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  stop(): Promise<void> {
+    return closeServer(this.server);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
