@@ -15,20 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dumpInstructions, startInstrumentation } from './lib/callgrind.ts';
 import { cleanEnv, startChild, type Child } from './lib/child.ts';
-import { NO_TIMEOUTS, PREDICTABLE_V8 } from './tracing.ts';
+import { callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABLE_V8 } from './tracing.ts';
 
 const [side, variant = 'memento', warmArg, countArg, procsArg] = process.argv.slice(2);
 const work = mkdtempSync(join(tmpdir(), 'memento-instructions-'));
 const children: Child[] = [];
 const collector = await startChild<{ url: string }>('collector.ts');
 children.push(collector);
-const otel = (mode: string) => ({
-  OTEL_SDK_DISABLED: 'false',
-  OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
-  OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
-  OTEL_BSP_SCHEDULE_DELAY: '3600000',
-  OTEL_METRIC_EXPORT_INTERVAL: '3600000',
-});
+const otel = (mode: string) => callgrindOtel(collector.ready.url, mode);
 try {
   if (side === 'client') {
     const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 40), Number(procsArg ?? 1)];
@@ -36,25 +30,13 @@ try {
     children.push(simulator);
     const server = await startChild<{ url: string }>('memento-server.ts', { args: [work], env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
     children.push(server);
-    const env = cleanEnv({
-      AZURE_OPENAI_ENDPOINT: simulator.ready.url,
-      AZURE_OPENAI_API_KEY: 'bench',
-      MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
-      ...NO_TIMEOUTS,
-      ...(variant === 'off' ? {} : otel(variant)),
-      ...(variant === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
-    });
+    const env = instructionsClientEnv(variant, { simulator: simulator.ready.url, server: server.ready.url, collector: collector.ready.url });
     const one = async (rep: number) => {
       const out = join(work, `callgrind-${variant}-${rep}.%p`);
       const child = await startChild('turn-worker.ts', { args: [variant, `${variant}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 900_000, callgrindOut: out, callgrindLate: true });
       children.push(child);
-      await child.call('turns', { n: warmup, flushEach: true });
-      await child.call('gc');
-      await startInstrumentation(child.pid);
-      await dumpInstructions(child.pid, out);
-      const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
-      const instructions = await dumpInstructions(child.pid, out);
-      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures: result.failures };
+      const { instructions, failures } = await countTurnInstructions(child, out, warmup, turns);
+      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures };
     };
     const results = await Promise.all(Array.from({ length: procs }, (_, i) => one(i + 1)));
     process.stdout.write(`${JSON.stringify({ side, variant, warmup, turns, results })}\n`);

@@ -300,6 +300,49 @@ export const NO_TIMEOUTS = {
 };
 
 /**
+ * A client's telemetry settings under callgrind, exporting to `collectorUrl`: exports happen
+ * at the flushes; metrics export once a minute natively, i.e. once in thousands of turns, so
+ * not in a window.
+ */
+export function callgrindOtel(collectorUrl: string, mode: string): Record<string, string> {
+  return {
+    OTEL_SDK_DISABLED: 'false',
+    OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
+    OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
+    OTEL_BSP_SCHEDULE_DELAY: HOUR_MS,
+    OTEL_METRIC_EXPORT_INTERVAL: HOUR_MS,
+  };
+}
+
+/** A turn worker's environment for one variant: untraced (off), Memento's tracing, or the peer instrumentation. */
+export function instructionsClientEnv(variant: string, urls: { simulator: string; server: string; collector: string }): NodeJS.ProcessEnv {
+  return cleanEnv({
+    AZURE_OPENAI_ENDPOINT: urls.simulator,
+    AZURE_OPENAI_API_KEY: 'bench',
+    MEMENTO_MCP_URL: `${urls.server}/mcp`,
+    // A process under callgrind on a busy machine can wait minutes for a core: no timeout
+    // may fire (a timed-out call is a failed turn with other work in it, and a retry).
+    ...NO_TIMEOUTS,
+    ...(variant === 'off' ? {} : callgrindOtel(urls.collector, variant)),
+    ...(variant === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
+  });
+}
+
+/**
+ * The counting itself, on a turn worker started under callgrind (late) into `out`: warm-up
+ * turns, a full GC, then `callgrind_control --dump` brackets `turns` turns.
+ */
+export async function countTurnInstructions(child: Child, out: string, warmup: number, turns: number): Promise<{ instructions: number; failures: number }> {
+  await child.call('turns', { n: warmup, flushEach: true });
+  await child.call('gc');
+  await startInstrumentation(child.pid);
+  await dumpInstructions(child.pid, out);
+  const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
+  const instructions = await dumpInstructions(child.pid, out);
+  return { instructions, failures: result.failures };
+}
+
+/**
  * Instructions per turn, counted by callgrind: unlike CPU seconds, they do not move with what
  * else the machine does. For each variant and each repetition a fresh client process runs
  * under callgrind (simulator, servers and collector native), with V8 made predictable
@@ -324,15 +367,7 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
     children.push(collector);
     const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
     children.push(simulator);
-    const otel = (mode: string) => ({
-      OTEL_SDK_DISABLED: 'false',
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.ready.url,
-      OTEL_RESOURCE_ATTRIBUTES: `bench.mode=${mode}`,
-      // Exports happen at the flushes; metrics export once a minute natively, i.e. once in
-      // thousands of turns, so not in a window.
-      OTEL_BSP_SCHEDULE_DELAY: '3600000',
-      OTEL_METRIC_EXPORT_INTERVAL: '3600000',
-    });
+    const otel = (mode: string) => callgrindOtel(collector.ready.url, mode);
     for (const sub of ['traced', 'plain']) await mkdir(join(options.workDir, sub), { recursive: true });
     const [tracedServer, plainServer] = await Promise.all([
       startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'traced')], env: cleanEnv(otel('memento')) }),
@@ -342,26 +377,12 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
 
     const measureOnce = async (mode: Mode, rep: number) => {
       const server = mode === 'memento' ? tracedServer : plainServer;
-      const env = cleanEnv({
-        AZURE_OPENAI_ENDPOINT: simulator.ready.url,
-        AZURE_OPENAI_API_KEY: 'bench',
-        MEMENTO_MCP_URL: `${server.ready.url}/mcp`,
-        // A process under callgrind on a busy machine can wait minutes for a core: no timeout
-        // may fire (a timed-out call is a failed turn with other work in it, and a retry).
-        ...NO_TIMEOUTS,
-        ...(mode === 'off' ? {} : otel(mode)),
-        ...(mode === 'peer' ? { OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' } : {}),
-      });
+      const env = instructionsClientEnv(mode, { simulator: simulator.ready.url, server: server.ready.url, collector: collector.ready.url });
       const out = join(options.workDir, `callgrind-${mode}-${rep}.%p`);
       const child = await startChild('turn-worker.ts', { args: [mode, `${mode}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 600_000, callgrindOut: out, callgrindLate: true });
       try {
-        await child.call('turns', { n: warmup, flushEach: true });
-        await child.call('gc');
-        await startInstrumentation(child.pid);
-        await dumpInstructions(child.pid, out);
-        const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
-        const instructions = await dumpInstructions(child.pid, out);
-        return { perTurn: instructions / turns, failures: result.failures };
+        const { instructions, failures } = await countTurnInstructions(child, out, warmup, turns);
+        return { perTurn: instructions / turns, failures };
       } finally {
         await child.stop();
       }
