@@ -16,7 +16,7 @@ import {
   ATTR_MEMENTO_SEARCH_TERMS,
 } from '../../telemetry/semconv.ts';
 import { ensureOwnDir, ioFailure, kindOf, makeDataDir, readNoFollow, refuseLink, writeNewFile } from './fs-safe.ts';
-import { checkListQuery, checkSearchQuery, checkStoreInput, checkUser, META_SUFFIX, notFound } from './input.ts';
+import { checkDeleteCall, checkListQuery, checkSearchQuery, checkStoreCall, checkUser, META_SUFFIX, notFound } from './input.ts';
 import { fieldsOf, removeLeftovers, writeMemory } from './memory-files.ts';
 import { idStamp, newId, previewOf, slugOf } from './naming.ts';
 import { dirStamp, reconcileUser } from './reconcile.ts';
@@ -224,13 +224,9 @@ export class EmbeddedStorage implements Storage {
   }
 
   store(user: string, input: StoreInput): Promise<MemorySummary> {
-    let valid: ReturnType<typeof checkStoreInput>;
-    try {
-      checkUser(user);
-      valid = checkStoreInput(input, this.maxContentBytes);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const checked = checkStoreCall(user, input, this.maxContentBytes);
+    if ('error' in checked) return Promise.reject(checked.error);
+    const { valid } = checked;
     return this.track(
       storageSpan('write', {}, (span) =>
         this.guarded('store the memory', () => this.ownWrite(user, async (burst) => {
@@ -346,12 +342,8 @@ export class EmbeddedStorage implements Storage {
   }
 
   delete(user: string, idOrFile: string): Promise<MemorySummary> {
-    try {
-      checkUser(user);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (typeof idOrFile !== 'string' || idOrFile.length === 0 || idOrFile.length > 255) return Promise.reject(notFound(idOrFile));
+    const mistake = checkDeleteCall(user, idOrFile);
+    if (mistake) return Promise.reject(mistake.error);
     return this.track(
       this.guarded('delete the memory', async () => {
         await this.caughtUp(user);

@@ -217,6 +217,29 @@ export function checkStoreInput(input: StoreInput, maxContentBytes: number): Val
   return { content, size, description, tags, base: ext ? name.slice(0, -ext.length) : name, ext: ext || '.txt' };
 }
 
+/*
+ * The checks store() and delete() make before any work, in every backend. A mistake is
+ * returned, not thrown, so that the methods reject with it rather than throw synchronously.
+ */
+export function checkStoreCall(user: string, input: StoreInput, maxContentBytes: number): { valid: ValidInput } | { error: unknown } {
+  try {
+    checkUser(user);
+    return { valid: checkStoreInput(input, maxContentBytes) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+export function checkDeleteCall(user: string, idOrFile: string): { error: unknown } | undefined {
+  try {
+    checkUser(user);
+  } catch (error) {
+    return { error };
+  }
+  if (typeof idOrFile !== 'string' || idOrFile.length === 0 || idOrFile.length > 255) return { error: notFound(idOrFile) };
+  return undefined;
+}
+
 /** The one "not found" message: it names a printable id and never echoes anything else. */
 export function notFound(idOrFile: unknown): MemoryNotFoundError {
   const printable = typeof idOrFile === 'string' && idOrFile.length <= 80 && !/[\p{Cc}\p{Cf}]/u.test(idOrFile);

@@ -31,7 +31,7 @@ import {
   ATTR_MEMENTO_SEARCH_TERMS,
 } from '../../telemetry/semconv.ts';
 import { log } from '../../log.ts';
-import { checkListQuery, checkSearchQuery, checkStoreInput, checkUser, MIN_PREFIX, notFound } from './input.ts';
+import { checkDeleteCall, checkListQuery, checkSearchQuery, checkStoreCall, checkUser, MIN_PREFIX, notFound } from './input.ts';
 import { candidateName, idStamp, nameStamp, newId, previewOf, searchableName, slugOf } from './naming.ts';
 import { dbSpan, storageSpan } from './spans.ts';
 import {
@@ -196,13 +196,9 @@ export class PostgresStorage implements Storage {
   }
 
   store(user: string, input: StoreInput): Promise<MemorySummary> {
-    let valid: ReturnType<typeof checkStoreInput>;
-    try {
-      checkUser(user);
-      valid = checkStoreInput(input, this.maxContentBytes);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const checked = checkStoreCall(user, input, this.maxContentBytes);
+    if ('error' in checked) return Promise.reject(checked.error);
+    const { valid } = checked;
     return this.track(
       storageSpan('write', {}, (span) =>
         this.guarded('store the memory', async () => {
@@ -326,12 +322,8 @@ export class PostgresStorage implements Storage {
   }
 
   delete(user: string, idOrFile: string): Promise<MemorySummary> {
-    try {
-      checkUser(user);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (typeof idOrFile !== 'string' || idOrFile.length === 0 || idOrFile.length > 255) return Promise.reject(notFound(idOrFile));
+    const mistake = checkDeleteCall(user, idOrFile);
+    if (mistake) return Promise.reject(mistake.error);
     return this.track(
       this.guarded('delete the memory', () =>
         storageSpan('delete', {}, async (span) => {
