@@ -144,12 +144,28 @@ async function list(source: Source, opts: TracesOptions): Promise<number> {
   noteSkipped(loaded, source);
   const turns = groupTurns(loaded.spans);
   const shown = turns.slice(0, limit).map((t) => turnSummary(t.spans));
+  return printListing(source, opts, loaded, turns.length, shown, 'turn', renderTurnList);
+}
+
+/**
+ * The newest `shown` of `total` things (turns or conversations) as `--json`, or as a table with
+ * a line under it saying how many and from where; a hint on stderr when there are none.
+ */
+async function printListing<T>(
+  source: Source,
+  opts: TracesOptions,
+  loaded: Loaded,
+  total: number,
+  shown: T[],
+  noun: 'turn' | 'conversation',
+  render: (items: T[], options: { color: boolean; width: number | undefined }) => string,
+): Promise<number> {
   if (opts.json) {
-    printJson({ source: loaded.source, skippedLines: loaded.skippedLines, total: turns.length, turns: shown });
+    printJson({ source: loaded.source, skippedLines: loaded.skippedLines, total, [`${noun}s`]: shown });
   } else if (shown.length) {
-    process.stdout.write(renderTurnList(shown, { color: shouldColor(), width: terminalWidth() }));
-    const more = turns.length > shown.length ? ` (newest ${shown.length} of ${turns.length}; --limit N for more)` : '';
-    process.stdout.write(`${shown.length} turn${shown.length === 1 ? '' : 's'} from ${where(source)}${more}\n`);
+    process.stdout.write(render(shown, { color: shouldColor(), width: terminalWidth() }));
+    const more = total > shown.length ? ` (newest ${shown.length} of ${total}; --limit N for more)` : '';
+    process.stdout.write(`${shown.length} ${noun}${shown.length === 1 ? '' : 's'} from ${where(source)}${more}\n`);
   }
   if (!shown.length) process.stderr.write(`${await emptyHint(source)}\n`);
   return EXIT.ok;
@@ -254,15 +270,7 @@ async function conversationList(source: Source, opts: TracesOptions): Promise<nu
   noteSkipped(loaded, source);
   const all = conversations(groupTurns(loaded.spans));
   const shown = all.slice(0, opts.limit ?? 20);
-  if (opts.json) {
-    printJson({ source: loaded.source, skippedLines: loaded.skippedLines, total: all.length, conversations: shown });
-  } else if (shown.length) {
-    process.stdout.write(renderConversationList(shown, { color: shouldColor(), width: terminalWidth() }));
-    const more = all.length > shown.length ? ` (newest ${shown.length} of ${all.length}; --limit N for more)` : '';
-    process.stdout.write(`${shown.length} conversation${shown.length === 1 ? '' : 's'} from ${where(source)}${more}\n`);
-  }
-  if (!shown.length) process.stderr.write(`${await emptyHint(source)}\n`);
-  return EXIT.ok;
+  return printListing(source, opts, loaded, all.length, shown, 'conversation', renderConversationList);
 }
 
 async function show(source: Source, opts: TracesOptions): Promise<number> {
