@@ -1,0 +1,102 @@
+/*
+ * The PostgreSQL backend's own business, beyond the contract suite: the schema migration from
+ * version 1 (no per-user counts) keeps every memory and counts them, and the per-user count a
+ * plain listing reports stays exact through concurrent stores and deletes of several users.
+ * A real PostgreSQL from Debian's package (test/helpers/postgres.ts).
+ */
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStorage, type Storage } from '../../../src/server/storage/index.ts';
+import { startPostgres, type RunningPostgres } from '../../helpers/postgres.ts';
+
+let pg: RunningPostgres;
+let n = 0;
+const opened: Storage[] = [];
+const open = async (url: string) => {
+  const s = await openStorage({ dataDir: '/nonexistent', storeUrl: url });
+  opened.push(s);
+  return s;
+};
+
+beforeAll(async () => {
+  pg = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close().catch(() => {})));
+  await pg?.stop();
+});
+
+/** Every id a user has, by paging the listing. */
+async function allIds(store: Storage, user: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let cursor: string | undefined; ; ) {
+    const page = await store.list(user, { limit: 50, ...(cursor ? { cursor } : {}) });
+    ids.push(...page.memories.map((m) => m.id));
+    if (!page.nextCursor) return ids;
+    cursor = page.nextCursor;
+  }
+}
+
+describe('PostgreSQL backend', () => {
+  it('migrates a version-1 schema to per-user counts, keeping and counting every memory', { timeout: 60_000 }, async () => {
+    const url = await pg.createDatabase(`migrate_${++n}`);
+    const store = await open(url);
+    const stored: Record<string, string[]> = { alice: [], bob: [] };
+    for (let i = 0; i < 60; i++) {
+      const user = i % 3 ? 'alice' : 'bob';
+      stored[user]!.push((await store.store(user, { content: `memory ${i} about gardening`, tags: i % 2 ? ['odd'] : [] })).id);
+    }
+    await store.close();
+    opened.pop();
+
+    // Back to version 1 exactly: the table and indexes as they were, no count table or trigger.
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`
+        DROP TRIGGER memories_count ON memories;
+        DROP TRIGGER memories_truncate ON memories;
+        DROP FUNCTION memento_count_memories();
+        DROP TABLE memento_user_counts;
+        UPDATE memento_schema SET version = 1;`);
+    } finally {
+      await admin.end();
+    }
+
+    const again = await open(url);
+    for (const user of ['alice', 'bob']) {
+      const page = await again.list(user, { limit: 5 });
+      expect(page.total).toBe(stored[user]!.length);
+      expect((await allIds(again, user)).sort()).toEqual([...stored[user]!].sort());
+      for (const id of stored[user]!) expect((await again.get(user, id)).content).toMatch(/^memory \d+ about gardening$/);
+    }
+    expect((await again.search('alice', 'garden')).total).toBe(40);
+    // The counts go on from there.
+    await again.delete('bob', stored.bob![0]!);
+    await again.store('alice', { content: 'one more' });
+    expect((await again.list('bob')).total).toBe(19);
+    expect((await again.list('alice')).total).toBe(41);
+    expect((await again.list('carol')).total).toBe(0);
+  });
+
+  it('keeps each user’s listed total exact through concurrent stores and deletes, filtered or not', { timeout: 60_000 }, async () => {
+    const url = await pg.createDatabase(`counts_${++n}`);
+    const [one, two] = [await open(url), await open(url)];
+    const users = ['u1', 'u2', 'u3'];
+    const made = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => (i % 2 ? one : two).store(users[i % 3]!, { content: `note ${i}`, tags: i % 4 ? [] : ['four'] })),
+    );
+    // Delete every fifth concurrently through both handles, each twice: one of each pair wins.
+    const doomed = made.filter((_, i) => i % 5 === 0);
+    const results = await Promise.allSettled(doomed.flatMap((m, i) => [one, two].map((s) => s.delete(users[made.indexOf(m) % 3]!, m.id))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(doomed.length);
+    for (const [u, user] of users.entries()) {
+      const kept = made.filter((_, i) => i % 3 === u && i % 5 !== 0);
+      for (const s of [one, two]) {
+        expect((await s.list(user)).total).toBe(kept.length);
+        expect((await s.list(user, { tag: 'four' })).total).toBe(made.filter((_, i) => i % 3 === u && i % 5 !== 0 && i % 4 === 0).length);
+        expect((await s.search(user, 'note')).total).toBe(kept.length);
+      }
+      expect((await allIds(one, user)).sort()).toEqual(kept.map((m) => m.id).sort());
+    }
+  });
+});
