@@ -1,7 +1,9 @@
 /*
  * The PostgreSQL backend's own business, beyond the contract suite: the schema migration from
  * version 1 (no per-user counts) keeps every memory and counts them, and the per-user count a
- * plain listing reports stays exact through concurrent stores and deletes of several users.
+ * plain listing reports stays exact through concurrent stores and deletes of several users, and
+ * search's one-pass statement gives what the plain query gives (every match ranked, ties to the
+ * newer memory, the exact count).
  * A real PostgreSQL from Debian's package (test/helpers/postgres.ts).
  */
 import postgres from 'postgres';
@@ -97,6 +99,34 @@ describe('PostgreSQL backend', () => {
         expect((await s.search(user, 'note')).total).toBe(kept.length);
       }
       expect((await allIds(one, user)).sort()).toEqual(kept.map((m) => m.id).sort());
+    }
+  });
+
+  it('ranks and counts every match as the plain query does, whatever the limit', { timeout: 60_000 }, async () => {
+    const url = await pg.createDatabase(`search_${++n}`);
+    const store = await open(url);
+    const words = ['apple', 'apricot', 'banana', 'cherry', 'applause', 'grape'];
+    let seed = 7;
+    const pick = () => words[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % words.length]!;
+    for (let i = 0; i < 400; i++) {
+      await store.store(i % 2 ? 'alice' : 'bob', { content: `${pick()} ${pick()} ${pick()}`, ...(i % 7 ? {} : { tags: [pick()] }) });
+    }
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      for (const [query, prefixes] of [['app', 'app:*'], ['banana cherry', 'banana:* | cherry:*'], ['grape apricot apple', 'grape:* | apricot:* | apple:*']] as const) {
+        for (const limit of [1, 10, 50, 500]) {
+          const found = await store.search('alice', query, limit);
+          const expected = await sql<{ id: string; rank: number }[]>`
+            SELECT id, ts_rank(search, to_tsquery('simple', ${prefixes})) AS rank FROM memories
+            WHERE user_id = 'alice' AND search @@ to_tsquery('simple', ${prefixes}) ORDER BY rank DESC, id DESC`;
+          expect(found.total).toBe(expected.length);
+          expect(found.memories.map((m) => m.id)).toEqual(expected.slice(0, limit).map((r) => r.id));
+          expect(found.memories.map((m) => m.score)).toEqual(expected.slice(0, limit).map((r) => Number(Number(r.rank).toPrecision(6))));
+        }
+      }
+      expect((await store.search('alice', 'kiwi')).total).toBe(0);
+    } finally {
+      await sql.end();
     }
   });
 });
