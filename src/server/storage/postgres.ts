@@ -31,8 +31,9 @@
  * queries), and the count it cannot help with is as large; btree_gin (user_id in the GIN
  * index) made the index scan slower for a large user and leaves the row visit as it is.
  *
- * `memento_user_counts` (kept by a trigger in the inserting or deleting statement's
- * transaction) gives an unfiltered listing its exact total without counting the user's rows.
+ * `memento_user_counts` and `memento_tag_counts` (kept by a trigger in the inserting or
+ * deleting statement's transaction) give a listing without date bounds its exact total
+ * without counting the user's rows.
  */
 import postgres from 'postgres';
 import {
@@ -80,20 +81,32 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX memories_search ON memories USING gin (search);
    CREATE INDEX memories_tags ON memories USING gin (tag_keys);`,
-  // 2: each user's number of memories, kept in the same transaction as every insert and
-  // delete, so an unfiltered listing reads its total instead of counting 100,000 rows.
+  // 2: each user's number of memories, in all and per tag, kept in the same transaction as
+  // every insert and delete, so a listing without date bounds reads its total instead of
+  // counting up to 100,000 rows. Rows are locked in one order (the user's, then the tags'
+  // sorted) so that concurrent stores and deletes cannot deadlock.
   `CREATE TABLE memento_user_counts (user_id text PRIMARY KEY, n bigint NOT NULL);
+   CREATE TABLE memento_tag_counts (user_id text NOT NULL, tag text NOT NULL, n bigint NOT NULL, PRIMARY KEY (user_id, tag));
    CREATE FUNCTION memento_count_memories() RETURNS trigger LANGUAGE plpgsql AS $$
+   DECLARE t text;
    BEGIN
      IF TG_OP = 'INSERT' THEN
        INSERT INTO memento_user_counts AS c (user_id, n) VALUES (NEW.user_id, 1)
          ON CONFLICT (user_id) DO UPDATE SET n = c.n + 1;
+       FOR t IN SELECT DISTINCT k FROM unnest(NEW.tag_keys) AS k ORDER BY k LOOP
+         INSERT INTO memento_tag_counts AS c (user_id, tag, n) VALUES (NEW.user_id, t, 1)
+           ON CONFLICT (user_id, tag) DO UPDATE SET n = c.n + 1;
+       END LOOP;
        RETURN NEW;
      ELSIF TG_OP = 'DELETE' THEN
        UPDATE memento_user_counts SET n = n - 1 WHERE user_id = OLD.user_id;
+       FOR t IN SELECT DISTINCT k FROM unnest(OLD.tag_keys) AS k ORDER BY k LOOP
+         UPDATE memento_tag_counts SET n = n - 1 WHERE user_id = OLD.user_id AND tag = t;
+       END LOOP;
        RETURN OLD;
      ELSE
        DELETE FROM memento_user_counts;
+       DELETE FROM memento_tag_counts;
        RETURN NULL;
      END IF;
    END $$;
@@ -101,7 +114,9 @@ const MIGRATIONS: string[] = [
      FOR EACH ROW EXECUTE FUNCTION memento_count_memories();
    CREATE TRIGGER memories_truncate AFTER TRUNCATE ON memories
      FOR EACH STATEMENT EXECUTE FUNCTION memento_count_memories();
-   INSERT INTO memento_user_counts (user_id, n) SELECT user_id, count(*) FROM memories GROUP BY user_id;`,
+   INSERT INTO memento_user_counts (user_id, n) SELECT user_id, count(*) FROM memories GROUP BY user_id;
+   INSERT INTO memento_tag_counts (user_id, tag, n)
+     SELECT user_id, k, count(*) FROM memories, unnest(tag_keys) AS k GROUP BY user_id, k;`,
 ];
 
 /** Any number, the same in every replica: the advisory lock that serialises migrations. */
@@ -293,15 +308,19 @@ export class PostgresStorage implements Storage {
     return this.guarded('list the memories', () =>
       storageSpan('list', {}, async (span) => {
         const tagFilter = f.tag === undefined ? this.sql`` : this.sql`AND tag_keys @> ${[f.tag]}::text[]`;
-        const unfiltered = f.tag === undefined && f.fromId === undefined && f.toId === undefined;
+        // Without date bounds the total is kept (memento_user_counts, memento_tag_counts).
+        const unbounded = f.fromId === undefined && f.toId === undefined;
         const [rows, [count]] = await Promise.all([
           dbSpan('postgresql', 'SELECT', 'memories', () => this.sql<Row[]>`
             SELECT id, file, description, tags, created, size, preview, truncated FROM memories
             WHERE user_id = ${user} AND id >= ${from} AND id < ${before} ${tagFilter}
             ORDER BY id DESC LIMIT ${f.limit + 1}`),
-          unfiltered
+          unbounded && f.tag === undefined
             ? dbSpan('postgresql', 'SELECT', 'memento_user_counts', () => this.sql<{ n: number }[]>`
                 SELECT coalesce((SELECT n::int FROM memento_user_counts WHERE user_id = ${user}), 0) AS n`)
+          : unbounded
+            ? dbSpan('postgresql', 'SELECT', 'memento_tag_counts', () => this.sql<{ n: number }[]>`
+                SELECT coalesce((SELECT n::int FROM memento_tag_counts WHERE user_id = ${user} AND tag = ${f.tag!}), 0) AS n`)
             : dbSpan('postgresql', 'SELECT', 'memories', () => this.sql<{ n: number }[]>`
                 SELECT count(*)::int AS n FROM memories WHERE user_id = ${user} AND id >= ${from} AND id < ${to} ${tagFilter}`),
         ]);

@@ -44,8 +44,10 @@ describe('PostgreSQL backend', () => {
     const url = await pg.createDatabase(`migrate_${++n}`);
     const store = await open(url);
     const stored: Record<string, string[]> = { alice: [], bob: [] };
+    const odd: Record<string, number> = { alice: 0, bob: 0 };
     for (let i = 0; i < 60; i++) {
       const user = i % 3 ? 'alice' : 'bob';
+      if (i % 2) odd[user]!++;
       stored[user]!.push((await store.store(user, { content: `memory ${i} about gardening`, tags: i % 2 ? ['odd'] : [] })).id);
     }
     await store.close();
@@ -59,6 +61,7 @@ describe('PostgreSQL backend', () => {
         DROP TRIGGER memories_truncate ON memories;
         DROP FUNCTION memento_count_memories();
         DROP TABLE memento_user_counts;
+        DROP TABLE memento_tag_counts;
         UPDATE memento_schema SET version = 1;`);
     } finally {
       await admin.end();
@@ -68,6 +71,7 @@ describe('PostgreSQL backend', () => {
     for (const user of ['alice', 'bob']) {
       const page = await again.list(user, { limit: 5 });
       expect(page.total).toBe(stored[user]!.length);
+      expect((await again.list(user, { tag: 'ODD' })).total).toBe(odd[user]);
       expect((await allIds(again, user)).sort()).toEqual([...stored[user]!].sort());
       for (const id of stored[user]!) expect((await again.get(user, id)).content).toMatch(/^memory \d+ about gardening$/);
     }
@@ -77,6 +81,11 @@ describe('PostgreSQL backend', () => {
     await again.store('alice', { content: 'one more' });
     expect((await again.list('bob')).total).toBe(19);
     expect((await again.list('alice')).total).toBe(41);
+    expect((await again.list('bob', { tag: 'odd' })).total).toBe(odd.bob!);
+    await again.store('bob', { content: 'tagged', tags: ['Odd', 'new'] });
+    expect((await again.list('bob', { tag: 'odd' })).total).toBe(odd.bob! + 1);
+    expect((await again.list('bob', { tag: 'new' })).total).toBe(1);
+    expect((await again.list('bob', { tag: 'never' })).total).toBe(0);
     expect((await again.list('carol')).total).toBe(0);
   });
 
@@ -85,7 +94,9 @@ describe('PostgreSQL backend', () => {
     const [one, two] = [await open(url), await open(url)];
     const users = ['u1', 'u2', 'u3'];
     const made = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => (i % 2 ? one : two).store(users[i % 3]!, { content: `note ${i}`, tags: i % 4 ? [] : ['four'] })),
+      Array.from({ length: 300 }, (_, i) =>
+        (i % 2 ? one : two).store(users[i % 3]!, { content: `note ${i}`, tags: i % 4 ? (i % 2 ? ['x', 'y'] : ['y', 'x']) : ['four', 'x'] }),
+      ),
     );
     // Delete every fifth concurrently through both handles, each twice: one of each pair wins.
     const doomed = made.filter((_, i) => i % 5 === 0);
@@ -96,6 +107,8 @@ describe('PostgreSQL backend', () => {
       for (const s of [one, two]) {
         expect((await s.list(user)).total).toBe(kept.length);
         expect((await s.list(user, { tag: 'four' })).total).toBe(made.filter((_, i) => i % 3 === u && i % 5 !== 0 && i % 4 === 0).length);
+        expect((await s.list(user, { tag: 'x' })).total).toBe(kept.length);
+        expect((await s.list(user, { tag: 'y' })).total).toBe(made.filter((_, i) => i % 3 === u && i % 5 !== 0 && i % 4 !== 0).length);
         expect((await s.search(user, 'note')).total).toBe(kept.length);
       }
       expect((await allIds(one, user)).sort()).toEqual(kept.map((m) => m.id).sort());
