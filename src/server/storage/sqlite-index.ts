@@ -497,7 +497,7 @@ export class SqliteIndex {
     // score so far, and the current query word's weighted count.
     let cap = 16;
     while (cap < most * 2) cap *= 2;
-    const keys = new Int32Array(cap);
+    const keys = new Float64Array(cap);
     const slots = new Int32Array(cap);
     const mask = cap - 1;
     const rowids = new Float64Array(most);
