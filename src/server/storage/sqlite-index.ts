@@ -27,12 +27,18 @@
  * memory's size per match: ~25 ms for the ~10,000 matches of a two-word query at 100k
  * memories). So the index keeps its own postings instead (`postings`): per user and word, blobs
  * of (rowid, weighted count, memory length) varints, each filled by appends up to BLOB_BYTES and
- * then followed by the next (`seq`); plus each memory's words and the blob each went to
- * (`doc_terms`, to take it out again) and the user's memory and word counts (`search_users`).
- * A search reads the blobs of the query's words (a key range for a prefix word), counts and
- * scores every match in one pass in JavaScript, and reads only the rows it returns from
- * `memories`. A store appends to one blob per distinct word (SQLite concatenates); a delete
- * rewrites those blobs without it; all in the caller's write transaction.
+ * then followed by the next (`seq`); plus each memory's words, weighted counts and the blob each
+ * went to (`doc_terms`, to take it out again), and the user's memory and word counts
+ * (`search_users`). A store only adds the memory's doc_terms row, as pending (seqs NULL): one
+ * row, where appending to the blob of each of its ~35 words dirtied ~35 B-tree pages per
+ * commit (2–3× the WAL and checkpoint writes of FTS5, whose segments are written whole). Every
+ * PENDING_MAX stores of a user, that store merges the pending memories into the postings, one
+ * append per word for them all. A delete drops a pending row, or rewrites the memory's blobs
+ * without it. All in the caller's write transaction.
+ *
+ * A search reads the blobs of the query's words (a key range for a prefix word) and the
+ * pending rows (turned into postings for the query's words), counts and scores every match in
+ * one pass in JavaScript, and reads only the rows it returns from `memories`.
  */
 import { rmSync, chmodSync, lstatSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -109,10 +115,12 @@ CREATE TABLE IF NOT EXISTS search_users (
   n INTEGER PRIMARY KEY AUTOINCREMENT,
   user TEXT NOT NULL UNIQUE,
   docs INTEGER NOT NULL DEFAULT 0,
-  words INTEGER NOT NULL DEFAULT 0
+  words INTEGER NOT NULL DEFAULT 0,
+  pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS postings (n INTEGER NOT NULL, term TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (n, term, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS doc_terms (rowid INTEGER PRIMARY KEY, terms TEXT NOT NULL, seqs TEXT NOT NULL, len INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_terms (rowid INTEGER PRIMARY KEY, n INTEGER NOT NULL, terms TEXT NOT NULL, freqs TEXT NOT NULL, seqs TEXT, len INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_terms_pending ON doc_terms(n) WHERE seqs IS NULL;
 CREATE TABLE IF NOT EXISTS dirs (user TEXT PRIMARY KEY, mtime TEXT NOT NULL);
 `;
 
@@ -135,6 +143,11 @@ const WEIGHTS: [keyof SearchFields, number][] = [
  * search reads few rows.
  */
 const BLOB_BYTES = 880;
+/**
+ * A user's memories stored since the last merge, kept as one row each and scanned by every
+ * search; at this many they are merged into the postings in the store's transaction.
+ */
+const PENDING_MAX = 128;
 /** The largest code point: `p + MAX_CHAR` bounds every word that begins with `p` (BINARY order). */
 const MAX_CHAR = String.fromCodePoint(0x10ffff);
 
@@ -335,7 +348,11 @@ export class SqliteIndex {
     this.addPostings(this.searchUser(user, true)!, Number(lastInsertRowid), fields);
   }
 
-  /** Indexes memory `rowid`'s words: one posting appended per distinct word. */
+  /**
+   * Indexes memory `rowid`: its words and weighted counts go into doc_terms as pending (one row,
+   * so a store writes a page or two, not one per word); every PENDING_MAX stores of a user the
+   * pending memories are merged into the postings at once (merge()).
+   */
   private addPostings(n: number, rowid: number, fields: SearchFields): void {
     const weighted = new Map<string, number>();
     let length = 0;
@@ -344,37 +361,84 @@ export class SqliteIndex {
       length += found.length;
       for (const w of found) weighted.set(w, (weighted.get(w) ?? 0) + weight);
     }
+    this.st('INSERT OR REPLACE INTO doc_terms (rowid, n, terms, freqs, seqs, len) VALUES (?, ?, ?, ?, NULL, ?)').run(
+      rowid,
+      n,
+      [...weighted.keys()].join(' '),
+      [...weighted.values()].join(' '),
+      length,
+    );
+    const { pending } = this.st('UPDATE search_users SET docs = docs + 1, words = words + ?, pending = pending + 1 WHERE n = ? RETURNING pending').get(
+      length,
+      n,
+    ) as { pending: number };
+    if (pending >= PENDING_MAX) this.merge(n);
+  }
+
+  /** Moves the user's pending memories into the postings: one append per word for them all. */
+  private merge(n: number): void {
+    const docs = this.st('SELECT rowid, terms, freqs, len FROM doc_terms WHERE n = ? AND seqs IS NULL ORDER BY rowid').all(n) as {
+      rowid: number;
+      terms: string;
+      freqs: string;
+      len: number;
+    }[];
+    // term -> its postings, as (doc, position of the term in the doc's list, bytes).
+    const byTerm = new Map<string, { doc: number; at: number; bytes: Uint8Array }[]>();
+    const seqs: number[][] = [];
+    docs.forEach((d, doc) => {
+      const terms = d.terms === '' ? [] : d.terms.split(' ');
+      const freqs = d.freqs === '' ? [] : d.freqs.split(' ').map(Number);
+      seqs.push(new Array<number>(terms.length).fill(0));
+      terms.forEach((term, at) => {
+        let list = byTerm.get(term);
+        if (!list) byTerm.set(term, (list = []));
+        list.push({ doc, at, bytes: posting(d.rowid, freqs[at]!, d.len) });
+      });
+    });
     const last = this.st('SELECT seq, length(data) AS size FROM postings WHERE n = ? AND term = ? ORDER BY seq DESC LIMIT 1');
     const append = this.st('UPDATE postings SET data = CAST(data || ? AS BLOB) WHERE n = ? AND term = ? AND seq = ?');
     const start = this.st('INSERT INTO postings (n, term, seq, data) VALUES (?, ?, ?, ?)');
-    const seqs: number[] = [];
-    for (const [term, f] of weighted) {
-      const p = posting(rowid, f, length);
+    for (const term of [...byTerm.keys()].sort()) {
       const at = last.get(n, term) as { seq: number; size: number } | undefined;
-      if (at && at.size + p.length <= BLOB_BYTES) {
-        append.run(p, n, term, at.seq);
-        seqs.push(at.seq);
-      } else {
-        const seq = at ? at.seq + 1 : 0;
-        start.run(n, term, seq, p);
-        seqs.push(seq);
+      let seq = at ? at.seq : -1;
+      let size = at ? at.size : BLOB_BYTES;
+      let parts: Uint8Array[] = [];
+      const flush = () => {
+        if (parts.length === 0) return;
+        const data = Buffer.concat(parts);
+        if (at && seq === at.seq) append.run(data, n, term, seq);
+        else start.run(n, term, seq, data);
+        parts = [];
+      };
+      for (const p of byTerm.get(term)!) {
+        if (size + p.bytes.length > BLOB_BYTES) {
+          flush();
+          seq++;
+          size = 0;
+        }
+        parts.push(p.bytes);
+        size += p.bytes.length;
+        seqs[p.doc]![p.at] = seq;
       }
+      flush();
     }
-    this.st('INSERT OR REPLACE INTO doc_terms (rowid, terms, seqs, len) VALUES (?, ?, ?, ?)').run(
-      rowid,
-      [...weighted.keys()].join(' '),
-      seqs.join(' '),
-      length,
-    );
-    this.st('UPDATE search_users SET docs = docs + 1, words = words + ? WHERE n = ?').run(length, n);
+    const done = this.st('UPDATE doc_terms SET seqs = ? WHERE rowid = ?');
+    docs.forEach((d, doc) => done.run(seqs[doc]!.join(' '), d.rowid));
+    this.st('UPDATE search_users SET pending = 0 WHERE n = ?').run(n);
   }
 
-  /** Takes memory `rowid` out of the postings again (rewriting the one blob per word that holds it). */
+  /** Takes memory `rowid` out of the index again: a pending one's row, or it from the blob of each word. */
   private removePostings(n: number, rowid: number): void {
     const doc = this.st('SELECT terms, seqs, len FROM doc_terms WHERE rowid = ?').get(rowid) as
-      | { terms: string; seqs: string; len: number }
+      | { terms: string; seqs: string | null; len: number }
       | undefined;
     if (!doc) return;
+    this.st('DELETE FROM doc_terms WHERE rowid = ?').run(rowid);
+    if (doc.seqs === null) {
+      this.st('UPDATE search_users SET docs = docs - 1, words = words - ?, pending = pending - 1 WHERE n = ?').run(doc.len, n);
+      return;
+    }
     const read = this.st('SELECT data FROM postings WHERE n = ? AND term = ? AND seq = ?');
     const write = this.st('UPDATE postings SET data = ? WHERE n = ? AND term = ? AND seq = ?');
     const drop = this.st('DELETE FROM postings WHERE n = ? AND term = ? AND seq = ?');
@@ -405,7 +469,6 @@ export class SqliteIndex {
       if (kept.length === 0) drop.run(n, term, seq);
       else write.run(Uint8Array.from(kept), n, term, seq);
     });
-    this.st('DELETE FROM doc_terms WHERE rowid = ?').run(rowid);
     this.st('UPDATE search_users SET docs = docs - 1, words = words - ? WHERE n = ?').run(doc.len, n);
   }
 
@@ -487,10 +550,34 @@ export class SqliteIndex {
     let bytes = 0;
     for (const t of terms) {
       const rows = (t.length >= MIN_PREFIX ? prefix.all(u.n, t, t + MAX_CHAR) : exact.all(u.n, t)) as { data: Uint8Array }[];
-      const list = rows.map((r) => r.data);
-      for (const b of list) bytes += b.length;
-      blobs.push(list);
+      blobs.push(rows.map((r) => r.data));
     }
+    // The pending memories (not merged yet): their postings for each query word, made here.
+    const pending = this.st('SELECT rowid, terms, freqs, len FROM doc_terms WHERE n = ? AND seqs IS NULL').all(u.n) as {
+      rowid: number;
+      terms: string;
+      freqs: string;
+      len: number;
+    }[];
+    if (pending.length > 0) {
+      const made: number[][] = terms.map(() => []);
+      for (const d of pending) {
+        if (d.terms === '') continue;
+        const words = d.terms.split(' ');
+        const freqs = d.freqs.split(' ');
+        terms.forEach((q, i) => {
+          let f = 0;
+          for (let k = 0; k < words.length; k++) if (q.length >= MIN_PREFIX ? words[k]!.startsWith(q) : words[k] === q) f += Number(freqs[k]);
+          if (f > 0) {
+            pushVarint(made[i]!, d.rowid);
+            pushVarint(made[i]!, f);
+            pushVarint(made[i]!, d.len);
+          }
+        });
+      }
+      made.forEach((m, i) => blobs[i]!.push(Uint8Array.from(m)));
+    }
+    for (const list of blobs) for (const b of list) bytes += b.length;
     // Every posting takes at least 3 bytes: at most bytes / 3 memories match.
     const most = Math.floor(bytes / 3) + 1;
     // An open-addressing table rowid -> the memory's slot, then per slot its rowid, length,
@@ -604,7 +691,7 @@ export class SqliteIndex {
     const n = this.searchUser(user, false);
     if (n !== undefined) {
       this.st('DELETE FROM postings WHERE n = ?').run(n);
-      this.st('DELETE FROM doc_terms WHERE rowid IN (SELECT rowid FROM memories WHERE user = ?)').run(user);
+      this.st('DELETE FROM doc_terms WHERE n = ?').run(n);
       this.st('DELETE FROM search_users WHERE n = ?').run(n);
     }
     this.st('DELETE FROM tags WHERE user = ?').run(user);

@@ -122,6 +122,12 @@ describe('search over the index', () => {
       }
     }
     const kept = [...docs.values()];
+    // Both kinds are searched: memories merged into the postings and ones still pending.
+    const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
+    const { pending } = db.prepare("SELECT pending FROM search_users WHERE user = 'alice'").get() as { pending: number };
+    expect(pending).toBeGreaterThan(0);
+    expect(pending).toBeLessThan(kept.length / 2);
+    db.close();
     const fts = new DatabaseSync(':memory:');
     fts.exec("CREATE VIRTUAL TABLE f USING fts5(tags, file, description, content, tokenize = 'unicode61 remove_diacritics 2')");
     const ins = fts.prepare('INSERT INTO f (rowid, tags, file, description, content) VALUES (?, ?, ?, ?, ?)');
