@@ -562,7 +562,9 @@ export class SqliteIndex {
     if (pending.length > 0) {
       const made: number[][] = terms.map(() => []);
       for (const d of pending) {
-        if (d.terms === '') continue;
+        // Most pending memories hold none of the query's words: one substring test says so.
+        const spaced = ` ${d.terms}`;
+        if (!terms.some((q) => spaced.includes(` ${q}`))) continue;
         const words = d.terms.split(' ');
         const freqs = d.freqs.split(' ');
         terms.forEach((q, i) => {
