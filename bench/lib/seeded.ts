@@ -15,7 +15,8 @@ import { progress } from './progress.ts';
 // 2: the embedded backend's SQLite index (seeded through the new store, so the index is built).
 // 3: one FTS5 table per user (index schema 2): reseeding is faster than the server rebuilding
 // a 100k index from the files in the background while it is being measured.
-const SEED_VERSION = 3;
+// 4: the index's own postings instead of FTS5 (index schema 3).
+const SEED_VERSION = 4;
 
 export const seededUser = (size: number) => `seed-${size}`;
 

@@ -22,7 +22,7 @@ const STORAGE: Record<string, string> = {
 const STATEMENTS: Record<string, string[]> = {
   store_memory: ['INSERT memories'],
   retrieve_memories: ['SELECT memories'],
-  search_memories: ['SELECT fts'],
+  search_memories: ['SELECT postings'],
   get_memory: ['SELECT memories'],
   delete_memory: ['SELECT memories', 'DELETE memories'],
 };

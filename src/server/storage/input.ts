@@ -149,15 +149,21 @@ export const MAX_QUERY_TERMS = 16;
 /** A query word matches longer words it begins from this many letters on ("meet" → "meeting"). */
 export const MIN_PREFIX = 3;
 
-/** The distinct folded words (NFKD, diacritics dropped, lower case) of `text`, in order. */
-export function tokenize(text: string): string[] {
+/** Every folded word (NFKD, diacritics dropped, lower case) of `text`, in order, repeats included. */
+export function words(text: string): string[] {
   // UTF-8 length equals UTF-16 length only for pure ASCII: then the cheap path will do.
   const found =
     Buffer.byteLength(text, 'utf8') === text.length
       ? text.toLowerCase().match(ASCII_WORD)
       : text.normalize('NFKD').replace(MARKS, '').toLowerCase().match(WORD);
   if (!found) return [];
-  return [...new Set(found.map((w) => (w.length > MAX_TOKEN ? w.slice(0, MAX_TOKEN) : w)))];
+  for (let i = 0; i < found.length; i++) if (found[i]!.length > MAX_TOKEN) found[i] = found[i]!.slice(0, MAX_TOKEN);
+  return found;
+}
+
+/** The distinct folded words of `text`, in order. */
+export function tokenize(text: string): string[] {
+  return [...new Set(words(text))];
 }
 
 /** The query's words (at most MAX_QUERY_TERMS), or an error when it has none. */

@@ -1,7 +1,7 @@
 /*
  * The embedded backend's index: one SQLite database in the data directory, on Node's
- * built-in `node:sqlite`, holding every memory's metadata and preview plus an FTS5 full-text
- * index of its tags, name, description and content. Listing and search read only this, so
+ * built-in `node:sqlite`, holding every memory's metadata and preview plus a full-text
+ * index of its tags, name, description and content (below). Listing and search read only this, so
  * they cost what they return, not what the user has stored; and since every server process
  * on the data directory writes its stores and deletes here (WAL mode, short IMMEDIATE
  * transactions), each sees the others' at once.
@@ -10,22 +10,41 @@
  * or from another schema version, and reconciled with the directory (reconcile.ts).
  *
  * Search keeps the matching rules of the old in-memory index: words folded (case, diacritics:
- * `unicode61 remove_diacritics 2`), any query word may match, and from three letters on a word
- * also matches the longer words it begins ("meet" finds "meeting"). Ranking is FTS5's bm25
- * with the fields weighted tags 4, file name 3, description 2, content 1, over the user's own
- * memories (like the old per-user index); ties go to the newer memory.
+ * input.ts `words`, the same folding for memories and queries), any query word may match, and
+ * from three letters on a word also matches the longer words it begins ("meet" finds "meeting").
+ * Ranking is bm25 as FTS5 defines it (its `bm25()` with the fields weighted tags 4, file name 3,
+ * description 2, content 1; k1 = 1.2, b = 0.75), over the user's own memories, and ties go to
+ * the newer memory. For each query word q (a prefix word stands for every word it begins):
  *
- * Each user has an FTS5 table of their own (`fts_<n>`, listed in `fts_users`): with one shared
- * table a query had to AND an owner token whose doclist holds every memory of the user, and
- * bm25 was computed for every match and sorted together with the joined rows. Now the match
- * reads only the user's doclists, and `ORDER BY rank LIMIT` lets FTS5 sort bare (rowid, rank)
- * pairs itself; only the few rows returned are read from `memories`.
+ *   f(q, m)  = Σ over the words of m that q matches, of Σ over fields, weight × occurrences
+ *   idf(q)   = ln((N − n(q) + 0.5) / (n(q) + 0.5)), 1e-6 when not positive; N = the user's
+ *              memories, n(q) = how many of them q matches
+ *   score(m) = Σ over q, in query order, idf(q) × f(q, m) × (k1 + 1) / (f(q, m) + k1 × (1 − b + b × |m| / avg|m|))
+ *
+ * with |m| the memory's word count over all four fields. `total` is how many memories match.
+ *
+ * FTS5 computed this for every match through its auxiliary-function interface (a lookup of the
+ * memory's size per match: ~25 ms for the ~10,000 matches of a two-word query at 100k
+ * memories). So the index keeps its own postings instead (`postings`): per user and word, blobs
+ * of (rowid, weighted count, memory length) varints, each filled by appends up to BLOB_BYTES and
+ * then followed by the next (`seq`); plus each memory's words, weighted counts and the blob each
+ * went to (`doc_terms`, to take it out again), and the user's memory and word counts
+ * (`search_users`). A store only adds the memory's doc_terms row, as pending (seqs NULL): one
+ * row, where appending to the blob of each of its ~35 words dirtied ~35 B-tree pages per
+ * commit (2–3× the WAL and checkpoint writes of FTS5, whose segments are written whole). Every
+ * PENDING_MAX stores of a user, that store merges the pending memories into the postings, one
+ * append per word for them all. A delete drops a pending row, or rewrites the memory's blobs
+ * without it. All in the caller's write transaction.
+ *
+ * A search reads the blobs of the query's words (a key range for a prefix word) and the
+ * pending rows (turned into postings for the query's words), counts and scores every match in
+ * one pass in JavaScript, and reads only the rows it returns from `memories`.
  */
 import { rmSync, chmodSync, lstatSync } from 'node:fs';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import path from 'node:path';
 import { log } from '../../log.ts';
-import { MIN_PREFIX, type ListFilter } from './input.ts';
+import { MIN_PREFIX, words, type ListFilter } from './input.ts';
 import { dbSpan } from './spans.ts';
 import { FILE_MODE, refuseLink } from './fs-safe.ts';
 import type { MemorySummary } from './types.ts';
@@ -33,7 +52,8 @@ import type { MemorySummary } from './types.ts';
 export const INDEX_FILE = '.memento-index.sqlite';
 /** Bump when the schema changes: an index of another version is dropped and rebuilt. */
 // 2: one FTS5 table per user instead of one shared table with an owner column.
-export const SCHEMA_VERSION = 2;
+// 3: its own postings (search_users, postings, doc_terms) instead of FTS5.
+export const SCHEMA_VERSION = 3;
 
 /** What the index keeps per memory besides the summary: what reconciliation compares. */
 export interface IndexedFile {
@@ -91,22 +111,67 @@ CREATE TABLE IF NOT EXISTS memories (
 CREATE UNIQUE INDEX IF NOT EXISTS memories_by_id ON memories(user, id);
 CREATE UNIQUE INDEX IF NOT EXISTS memories_by_file ON memories(user, file);
 CREATE TABLE IF NOT EXISTS tags (user TEXT NOT NULL, tag TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (user, tag, id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS fts_users (n INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS search_users (
+  n INTEGER PRIMARY KEY AUTOINCREMENT,
+  user TEXT NOT NULL UNIQUE,
+  docs INTEGER NOT NULL DEFAULT 0,
+  words INTEGER NOT NULL DEFAULT 0,
+  pending INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS postings (n INTEGER NOT NULL, term TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (n, term, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS doc_terms (rowid INTEGER PRIMARY KEY, n INTEGER NOT NULL, terms TEXT NOT NULL, freqs TEXT NOT NULL, seqs TEXT, len INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_terms_pending ON doc_terms(n) WHERE seqs IS NULL;
 CREATE TABLE IF NOT EXISTS dirs (user TEXT PRIMARY KEY, mtime TEXT NOT NULL);
 `;
 
 const COLUMNS = 'id, file, description, tags, created, size, preview, truncated, content_mtime, content_size, meta_mtime';
-/** The per-user FTS5 table: the name is `fts_<n>` with n from fts_users, never the user's text. */
-const FTS_COLUMNS = `tags, file, description, content,
-  content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'`;
-/** Field weights for bm25, set as the table's default rank so `ORDER BY rank` uses them. */
-const RANK = 'bm25(4, 3, 2, 1)';
-/** Prepared statements kept at most: per-user statements would otherwise grow with the users. */
+/** Prepared statements kept at most. */
 const MAX_STATEMENTS = 512;
+/** bm25's constants, as FTS5 has them. */
+const K1 = 1.2;
+const B = 0.75;
+/** Fields and their bm25 weights. */
+const WEIGHTS: [keyof SearchFields, number][] = [
+  ['tags', 4],
+  ['file', 3],
+  ['description', 2],
+  ['content', 1],
+];
+/**
+ * A word's postings blob takes appends up to this size, then the next starts: small enough to
+ * stay inside its B-tree page (no overflow pages to rewrite on an append), large enough that a
+ * search reads few rows.
+ */
+const BLOB_BYTES = 880;
+/**
+ * A user's memories stored since the last merge, kept as one row each and scanned by every
+ * search; at this many they are merged into the postings in the store's transaction.
+ */
+const PENDING_MAX = 128;
+/** The largest code point: `p + MAX_CHAR` bounds every word that begins with `p` (BINARY order). */
+const MAX_CHAR = String.fromCodePoint(0x10ffff);
 
-/** The FTS5 query for `terms` (already folded words). */
-function matchQuery(terms: string[]): string {
-  return terms.map((t) => (t.length >= MIN_PREFIX ? `"${t}"*` : `"${t}"`)).join(' OR ');
+function pushVarint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
+/** One posting: (rowid, weighted count, memory length), as varints. */
+function posting(offset: number, weighted: number, length: number): Uint8Array {
+  const out: number[] = [];
+  pushVarint(out, offset);
+  pushVarint(out, weighted);
+  pushVarint(out, length);
+  return Uint8Array.from(out);
+}
+
+/** bm25's inverse document frequency, as FTS5 computes it. */
+function idf(docs: number, hits: number): number {
+  const x = Math.log((docs - hits + 0.5) / (hits + 0.5));
+  return x <= 0 ? 1e-6 : x;
 }
 
 function summaryOf(r: RawRow): IndexRow {
@@ -176,7 +241,10 @@ export class SqliteIndex {
       if (now !== SCHEMA_VERSION) {
         const fts = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%' AND (name = 'fts' OR name GLOB 'fts_[0-9]*')").all() as { name: string }[];
         for (const { name } of fts) this.db.exec(`DROP TABLE IF EXISTS "${name}"`);
-        this.db.exec('DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS fts_users; DROP TABLE IF EXISTS dirs;');
+        this.db.exec(
+          'DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS tags; DROP TABLE IF EXISTS fts_users; DROP TABLE IF EXISTS dirs; ' +
+            'DROP TABLE IF EXISTS search_users; DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS doc_terms;',
+        );
         this.db.exec(SCHEMA);
         this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
       }
@@ -216,19 +284,15 @@ export class SqliteIndex {
   }
 
   /**
-   * The user's FTS table, or undefined when they have none (and `create` is false). Looked up
-   * each time rather than cached: another process may drop a user and its table meanwhile, and
-   * AUTOINCREMENT never hands the same name to a later user.
+   * The user's number in search_users (created when `create`), or undefined. Looked up each time
+   * rather than cached: another process may drop a user meanwhile, and AUTOINCREMENT never hands
+   * the same number to a later user.
    */
-  private ftsTable(user: string, create: boolean): string | undefined {
-    const row = this.st('SELECT n FROM fts_users WHERE user = ?').get(user) as { n: number } | undefined;
-    if (row) return `fts_${row.n}`;
+  private searchUser(user: string, create: boolean): number | undefined {
+    const row = this.st('SELECT n FROM search_users WHERE user = ?').get(user) as { n: number } | undefined;
+    if (row) return row.n;
     if (!create) return undefined;
-    const { lastInsertRowid } = this.st('INSERT INTO fts_users (user) VALUES (?)').run(user);
-    const table = `fts_${Number(lastInsertRowid)}`;
-    this.db.exec(`CREATE VIRTUAL TABLE ${table} USING fts5(${FTS_COLUMNS})`);
-    this.db.exec(`INSERT INTO ${table} (${table}, rank) VALUES ('rank', '${RANK}')`);
-    return table;
+    return Number(this.st('INSERT INTO search_users (user) VALUES (?)').run(user).lastInsertRowid);
   }
 
   /** Runs `fn` in one write transaction (taken at once, so two writers queue rather than deadlock). */
@@ -281,14 +345,131 @@ export class SqliteIndex {
     );
     const insertTag = this.st('INSERT OR IGNORE INTO tags (user, tag, id) VALUES (?, ?, ?)');
     for (const tag of new Set(row.tags.map((t) => t.toLowerCase()))) insertTag.run(user, tag, row.id);
-    const table = this.ftsTable(user, true)!;
-    this.st(`INSERT INTO ${table} (rowid, tags, file, description, content) VALUES (?, ?, ?, ?, ?)`).run(
-      lastInsertRowid,
-      fields.tags,
-      fields.file,
-      fields.description,
-      fields.content,
+    this.addPostings(this.searchUser(user, true)!, Number(lastInsertRowid), fields);
+  }
+
+  /**
+   * Indexes memory `rowid`: its words and weighted counts go into doc_terms as pending (one row,
+   * so a store writes a page or two, not one per word); every PENDING_MAX stores of a user the
+   * pending memories are merged into the postings at once (merge()).
+   */
+  private addPostings(n: number, rowid: number, fields: SearchFields): void {
+    const weighted = new Map<string, number>();
+    let length = 0;
+    for (const [field, weight] of WEIGHTS) {
+      const found = words(fields[field]);
+      length += found.length;
+      for (const w of found) weighted.set(w, (weighted.get(w) ?? 0) + weight);
+    }
+    this.st('INSERT OR REPLACE INTO doc_terms (rowid, n, terms, freqs, seqs, len) VALUES (?, ?, ?, ?, NULL, ?)').run(
+      rowid,
+      n,
+      [...weighted.keys()].join(' '),
+      [...weighted.values()].join(' '),
+      length,
     );
+    const { pending } = this.st('UPDATE search_users SET docs = docs + 1, words = words + ?, pending = pending + 1 WHERE n = ? RETURNING pending').get(
+      length,
+      n,
+    ) as { pending: number };
+    if (pending >= PENDING_MAX) this.merge(n);
+  }
+
+  /** Moves the user's pending memories into the postings: one append per word for them all. */
+  private merge(n: number): void {
+    const docs = this.st('SELECT rowid, terms, freqs, len FROM doc_terms WHERE n = ? AND seqs IS NULL ORDER BY rowid').all(n) as {
+      rowid: number;
+      terms: string;
+      freqs: string;
+      len: number;
+    }[];
+    // term -> its postings, as (doc, position of the term in the doc's list, bytes).
+    const byTerm = new Map<string, { doc: number; at: number; bytes: Uint8Array }[]>();
+    const seqs: number[][] = [];
+    docs.forEach((d, doc) => {
+      const terms = d.terms === '' ? [] : d.terms.split(' ');
+      const freqs = d.freqs === '' ? [] : d.freqs.split(' ').map(Number);
+      seqs.push(new Array<number>(terms.length).fill(0));
+      terms.forEach((term, at) => {
+        let list = byTerm.get(term);
+        if (!list) byTerm.set(term, (list = []));
+        list.push({ doc, at, bytes: posting(d.rowid, freqs[at]!, d.len) });
+      });
+    });
+    const last = this.st('SELECT seq, length(data) AS size FROM postings WHERE n = ? AND term = ? ORDER BY seq DESC LIMIT 1');
+    const append = this.st('UPDATE postings SET data = CAST(data || ? AS BLOB) WHERE n = ? AND term = ? AND seq = ?');
+    const start = this.st('INSERT INTO postings (n, term, seq, data) VALUES (?, ?, ?, ?)');
+    for (const term of [...byTerm.keys()].sort()) {
+      const at = last.get(n, term) as { seq: number; size: number } | undefined;
+      let seq = at ? at.seq : -1;
+      let size = at ? at.size : BLOB_BYTES;
+      let parts: Uint8Array[] = [];
+      const flush = () => {
+        if (parts.length === 0) return;
+        const data = Buffer.concat(parts);
+        if (at && seq === at.seq) append.run(data, n, term, seq);
+        else start.run(n, term, seq, data);
+        parts = [];
+      };
+      for (const p of byTerm.get(term)!) {
+        if (size + p.bytes.length > BLOB_BYTES) {
+          flush();
+          seq++;
+          size = 0;
+        }
+        parts.push(p.bytes);
+        size += p.bytes.length;
+        seqs[p.doc]![p.at] = seq;
+      }
+      flush();
+    }
+    const done = this.st('UPDATE doc_terms SET seqs = ? WHERE rowid = ?');
+    docs.forEach((d, doc) => done.run(seqs[doc]!.join(' '), d.rowid));
+    this.st('UPDATE search_users SET pending = 0 WHERE n = ?').run(n);
+  }
+
+  /** Takes memory `rowid` out of the index again: a pending one's row, or it from the blob of each word. */
+  private removePostings(n: number, rowid: number): void {
+    const doc = this.st('SELECT terms, seqs, len FROM doc_terms WHERE rowid = ?').get(rowid) as
+      | { terms: string; seqs: string | null; len: number }
+      | undefined;
+    if (!doc) return;
+    this.st('DELETE FROM doc_terms WHERE rowid = ?').run(rowid);
+    if (doc.seqs === null) {
+      this.st('UPDATE search_users SET docs = docs - 1, words = words - ?, pending = pending - 1 WHERE n = ?').run(doc.len, n);
+      return;
+    }
+    const read = this.st('SELECT data FROM postings WHERE n = ? AND term = ? AND seq = ?');
+    const write = this.st('UPDATE postings SET data = ? WHERE n = ? AND term = ? AND seq = ?');
+    const drop = this.st('DELETE FROM postings WHERE n = ? AND term = ? AND seq = ?');
+    const terms = doc.terms === '' ? [] : doc.terms.split(' ');
+    const seqs = doc.seqs === '' ? [] : doc.seqs.split(' ').map(Number);
+    terms.forEach((term, i) => {
+      const seq = seqs[i]!;
+      const row = read.get(n, term, seq) as { data: Uint8Array } | undefined;
+      if (!row) return;
+      const data = row.data;
+      const kept: number[] = [];
+      for (let p = 0; p < data.length; ) {
+        const from = p;
+        let first = -1;
+        for (let k = 0; k < 3; k++) {
+          let x = 0;
+          let mul = 1;
+          let b: number;
+          do {
+            b = data[p++]!;
+            x += (b & 0x7f) * mul;
+            mul *= 0x80;
+          } while (b & 0x80);
+          if (k === 0) first = x;
+        }
+        if (first !== rowid) for (let j = from; j < p; j++) kept.push(data[j]!);
+      }
+      if (kept.length === 0) drop.run(n, term, seq);
+      else write.run(Uint8Array.from(kept), n, term, seq);
+    });
+    this.st('UPDATE search_users SET docs = docs - 1, words = words - ? WHERE n = ?').run(doc.len, n);
   }
 
   /** Removes whatever memory has this id or this file name. Call inside transaction(). */
@@ -297,9 +478,9 @@ export class SqliteIndex {
       rowid: number;
       id: string;
     }[];
-    const table = rows.length > 0 ? this.ftsTable(user, false) : undefined;
+    const n = rows.length > 0 ? this.searchUser(user, false) : undefined;
     for (const r of rows) {
-      if (table) this.st(`DELETE FROM ${table} WHERE rowid = ?`).run(r.rowid);
+      if (n !== undefined) this.removePostings(n, r.rowid);
       this.st('DELETE FROM tags WHERE user = ? AND id = ?').run(user, r.id);
       this.st('DELETE FROM memories WHERE rowid = ?').run(r.rowid);
     }
@@ -346,32 +527,152 @@ export class SqliteIndex {
   }
 
   search(user: string, terms: string[], limit: number): { rows: (IndexRow & { score: number })[]; total: number } {
-    const match = matchQuery(terms);
-    return dbSpan('sqlite', 'SELECT', 'fts', () => {
-      const table = this.ftsTable(user, false);
-      if (!table) return { rows: [], total: 0 };
-      const total = (this.st(`SELECT count(*) AS n FROM ${table} WHERE ${table} MATCH ?`).get(match) as { n: number }).n;
-      if (limit <= 0 || total === 0) return { rows: [], total };
-      // FTS5 sorts by rank itself, but ties must go to the newer memory (larger id), which it
-      // does not know: fetch past the limit until the rank after the last kept one differs,
-      // so every memory tied at the boundary is among the candidates, then order those by id.
-      const top = this.st(`SELECT rowid, rank FROM ${table} WHERE ${table} MATCH ? ORDER BY rank LIMIT ?`);
-      let hits: { rowid: number; rank: number }[];
-      for (let k = limit + 1; ; k *= 4) {
-        hits = top.all(match, k) as { rowid: number; rank: number }[];
-        if (hits.length < k || hits[k - 1]!.rank !== hits[Math.min(limit, hits.length) - 1]!.rank) break;
+    return dbSpan('sqlite', 'SELECT', 'postings', () => this.read(() => this.rank(user, terms, limit)));
+  }
+
+  /** Runs `fn` in one read transaction (one snapshot of the postings and counts), unless in one already. */
+  private read<T>(fn: () => T): T {
+    if (this.db.isTransaction) return fn();
+    this.db.exec('BEGIN');
+    try {
+      return fn();
+    } finally {
+      if (this.db.isTransaction) this.db.exec('COMMIT');
+    }
+  }
+
+  private rank(user: string, terms: string[], limit: number): { rows: (IndexRow & { score: number })[]; total: number } {
+    const u = this.st('SELECT n, docs, words FROM search_users WHERE user = ?').get(user) as { n: number; docs: number; words: number } | undefined;
+    if (!u || u.docs <= 0) return { rows: [], total: 0 };
+    const exact = this.st('SELECT data FROM postings WHERE n = ? AND term = ?');
+    const prefix = this.st('SELECT data FROM postings WHERE n = ? AND term >= ? AND term < ?');
+    const blobs: Uint8Array[][] = [];
+    let bytes = 0;
+    for (const t of terms) {
+      const rows = (t.length >= MIN_PREFIX ? prefix.all(u.n, t, t + MAX_CHAR) : exact.all(u.n, t)) as { data: Uint8Array }[];
+      blobs.push(rows.map((r) => r.data));
+    }
+    // The pending memories (not merged yet): their postings for each query word, made here.
+    const pending = this.st('SELECT rowid, terms, freqs, len FROM doc_terms WHERE n = ? AND seqs IS NULL').all(u.n) as {
+      rowid: number;
+      terms: string;
+      freqs: string;
+      len: number;
+    }[];
+    if (pending.length > 0) {
+      const made: number[][] = terms.map(() => []);
+      for (const d of pending) {
+        // Most pending memories hold none of the query's words: one substring test says so.
+        const spaced = ` ${d.terms}`;
+        if (!terms.some((q) => spaced.includes(` ${q}`))) continue;
+        const words = d.terms.split(' ');
+        const freqs = d.freqs.split(' ');
+        terms.forEach((q, i) => {
+          let f = 0;
+          for (let k = 0; k < words.length; k++) if (q.length >= MIN_PREFIX ? words[k]!.startsWith(q) : words[k] === q) f += Number(freqs[k]);
+          if (f > 0) {
+            pushVarint(made[i]!, d.rowid);
+            pushVarint(made[i]!, f);
+            pushVarint(made[i]!, d.len);
+          }
+        });
       }
-      const boundary = hits[Math.min(limit, hits.length) - 1]!.rank;
-      const one = this.st(`SELECT ${COLUMNS} FROM memories WHERE rowid = ?`);
-      const rows: (IndexRow & { score: number; rank: number })[] = [];
-      for (const h of hits) {
-        if (h.rank > boundary) break;
-        const r = one.get(h.rowid) as RawRow | undefined;
-        if (r) rows.push({ ...summaryOf(r), score: Number((-h.rank).toPrecision(6)), rank: h.rank });
+      made.forEach((m, i) => blobs[i]!.push(Uint8Array.from(m)));
+    }
+    for (const list of blobs) for (const b of list) bytes += b.length;
+    // Every posting takes at least 3 bytes: at most bytes / 3 memories match.
+    const most = Math.floor(bytes / 3) + 1;
+    // An open-addressing table rowid -> the memory's slot, then per slot its rowid, length,
+    // score so far, and the current query word's weighted count.
+    let cap = 16;
+    while (cap < most * 2) cap *= 2;
+    const keys = new Float64Array(cap);
+    const slots = new Int32Array(cap);
+    const mask = cap - 1;
+    const rowids = new Float64Array(most);
+    const lens = new Float64Array(most);
+    const score = new Float64Array(most);
+    const freq = new Float64Array(most);
+    const stamp = new Int32Array(most).fill(-1);
+    const touched = new Int32Array(most);
+    const avg = u.words / u.docs;
+    let total = 0;
+    for (let q = 0; q < terms.length; q++) {
+      // This query word's weighted count per memory, summed over the words it matches.
+      let hits = 0;
+      for (const data of blobs[q]!) {
+        for (let p = 0; p < data.length; ) {
+          let b = data[p++]!;
+          let rowid = b & 0x7f;
+          for (let mul = 0x80; b & 0x80; mul *= 0x80) rowid += ((b = data[p++]!) & 0x7f) * mul;
+          b = data[p++]!;
+          let f = b & 0x7f;
+          for (let mul = 0x80; b & 0x80; mul *= 0x80) f += ((b = data[p++]!) & 0x7f) * mul;
+          b = data[p++]!;
+          let d = b & 0x7f;
+          for (let mul = 0x80; b & 0x80; mul *= 0x80) d += ((b = data[p++]!) & 0x7f) * mul;
+          let h = Math.imul(rowid, 0x9e3779b1) & mask;
+          while (keys[h] !== 0 && keys[h] !== rowid + 1) h = (h + 1) & mask;
+          let s: number;
+          if (keys[h] === 0) {
+            keys[h] = rowid + 1;
+            slots[h] = s = total++;
+            rowids[s] = rowid;
+            lens[s] = d;
+          } else s = slots[h]!;
+          if (stamp[s] !== q) {
+            stamp[s] = q;
+            freq[s] = 0;
+            touched[hits++] = s;
+          }
+          freq[s]! += f;
+        }
       }
-      rows.sort((a, b) => a.rank - b.rank || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-      return { rows: rows.slice(0, limit).map(({ rank: _r, ...row }) => row), total };
-    });
+      // bm25's part for this word, added in query order as FTS5 adds its phrases.
+      const w = idf(u.docs, hits);
+      for (let i = 0; i < hits; i++) {
+        const s = touched[i]!;
+        const f = freq[s]!;
+        score[s]! += w * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + (B * lens[s]!) / avg)));
+      }
+    }
+    if (limit <= 0 || total === 0) return { rows: [], total };
+    // The limit-th best score (a min-heap of the best so far), then every memory scoring at
+    // least that: the ties at the boundary go to the newer memory, which only the rows tell.
+    const heap: number[] = [];
+    for (let i = 0; i < total; i++) {
+      const s = score[i]!;
+      if (heap.length < limit) {
+        heap.push(s);
+        for (let c = heap.length - 1; c > 0; ) {
+          const parent = (c - 1) >> 1;
+          if (heap[parent]! <= heap[c]!) break;
+          [heap[parent], heap[c]] = [heap[c]!, heap[parent]!];
+          c = parent;
+        }
+      } else if (s > heap[0]!) {
+        heap[0] = s;
+        for (let c = 0; ; ) {
+          const l = 2 * c + 1;
+          let min = c;
+          if (l < heap.length && heap[l]! < heap[min]!) min = l;
+          if (l + 1 < heap.length && heap[l + 1]! < heap[min]!) min = l + 1;
+          if (min === c) break;
+          [heap[min], heap[c]] = [heap[c]!, heap[min]!];
+          c = min;
+        }
+      }
+    }
+    const boundary = heap.length < limit ? -Infinity : heap[0]!;
+    const one = this.st(`SELECT ${COLUMNS} FROM memories WHERE rowid = ?`);
+    const rows: (IndexRow & { score: number; exact: number })[] = [];
+    for (let i = 0; i < total; i++) {
+      if (score[i]! < boundary) continue;
+      const r = one.get(rowids[i]!) as RawRow | undefined;
+      if (r) rows.push({ ...summaryOf(r), score: Number(score[i]!.toPrecision(6)), exact: score[i]! });
+    }
+    rows.sort((a, b) => b.exact - a.exact || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    return { rows: rows.slice(0, limit).map(({ exact: _e, ...row }) => row), total };
   }
 
   /** Every memory file of one user the index knows, for reconciliation. */
@@ -389,12 +690,11 @@ export class SqliteIndex {
 
   /** Forgets a user whose directory is gone. Call inside transaction(). */
   dropUser(user: string): void {
-    const table = this.ftsTable(user, false);
-    if (table) {
-      this.db.exec(`DROP TABLE ${table}`);
-      this.st('DELETE FROM fts_users WHERE user = ?').run(user);
-      // Its statements cannot run again: do not keep them.
-      for (const sql of this.statements.keys()) if (sql.includes(` ${table} `)) this.statements.delete(sql);
+    const n = this.searchUser(user, false);
+    if (n !== undefined) {
+      this.st('DELETE FROM postings WHERE n = ?').run(n);
+      this.st('DELETE FROM doc_terms WHERE n = ?').run(n);
+      this.st('DELETE FROM search_users WHERE n = ?').run(n);
     }
     this.st('DELETE FROM tags WHERE user = ?').run(user);
     this.st('DELETE FROM memories WHERE user = ?').run(user);
