@@ -476,6 +476,6 @@ export class EmbeddedStorage implements Storage {
   async close(): Promise<void> {
     this.closing = true;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    this.index?.close();
+    await this.index?.close();
   }
 }
