@@ -1,6 +1,6 @@
 /*
- * Whether any OpenTelemetry SDK is registered in this process. With none (the server's default,
- * OTEL_SDK_DISABLED), every span the server would start is the API's no-op and every metric is
+ * Whether any OpenTelemetry SDK is registered in this process. With none (OTEL_SDK_DISABLED=true,
+ * or a program embedding the server without one), every span the server would start is the API's no-op and every metric is
  * dropped, yet starting them still costs per call: the MCP transport decorator's attributes and
  * bookkeeping, a context per request for the HTTP peer, and a no-op span, context and
  * attribute object per storage operation and statement. The server skips that work when this
