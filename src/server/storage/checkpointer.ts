@@ -109,6 +109,8 @@ export class Checkpointer {
     const worker = this.worker;
     this.worker = undefined;
     if (!worker) return;
+    // Held open until it has closed its connection, even when nothing else keeps the process alive.
+    worker.ref();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => void worker.terminate().finally(resolve), 5000);
       timer.unref();
