@@ -58,38 +58,41 @@ export function dbSpan<T>(system: DbSystem, operation: string, collection: strin
   // Synchronous (node:sqlite) and asynchronous (postgres) statements both pass through here.
   if (telemetryOff()) return fn();
   const summary = `${operation} ${collection}`;
-  // Started, not made active: a statement starts no spans of its own (there is no database
-  // instrumentation), so entering and leaving a context per statement would buy nothing.
-  const span = tracer().startSpan(summary, {
-    kind: SpanKind.CLIENT,
-    attributes: {
-      [ATTR_DB_SYSTEM_NAME]: system,
-      [ATTR_DB_OPERATION_NAME]: operation,
-      [ATTR_DB_COLLECTION_NAME]: collection,
-      [ATTR_DB_QUERY_SUMMARY]: summary,
-    },
-  });
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    failed(span, err);
-    span.end();
-    throw err;
-  }
-  if (result instanceof Promise) {
-    return result.then(
-      (value) => {
-        span.end();
-        return value;
+  return tracer().startActiveSpan(
+    summary,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        [ATTR_DB_SYSTEM_NAME]: system,
+        [ATTR_DB_OPERATION_NAME]: operation,
+        [ATTR_DB_COLLECTION_NAME]: collection,
+        [ATTR_DB_QUERY_SUMMARY]: summary,
       },
-      (err: unknown) => {
+    },
+    (span) => {
+      let result: T;
+      try {
+        result = fn();
+      } catch (err) {
         failed(span, err);
         span.end();
         throw err;
-      },
-    ) as T;
-  }
-  span.end();
-  return result;
+      }
+      if (result instanceof Promise) {
+        return result.then(
+          (value) => {
+            span.end();
+            return value;
+          },
+          (err: unknown) => {
+            failed(span, err);
+            span.end();
+            throw err;
+          },
+        ) as T;
+      }
+      span.end();
+      return result;
+    },
+  );
 }
