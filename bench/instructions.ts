@@ -5,10 +5,12 @@
  * no client timeouts, one export per turn), run on the code of this checkout.
  *
  *   node bench/instructions.ts client <off|memento|peer> [warm-up turns=150] [turns=40] [processes=1]
- *   node bench/instructions.ts server <plain|traced> [warm-up calls=300] [calls=150]
+ *   node bench/instructions.ts server <plain|traced|floor> [warm-up calls=300] [calls=150] [mix=steady]
  *
  * The server variant drives a Memento MCP server under callgrind with the load generator's
- * `steady` mix (store → get → search → delete → retrieve) from one native session.
+ * `steady` mix (store → get → search → delete → retrieve; or `mixed`) from one native session;
+ * `floor` is the SDK's own server with its no-op tool (procs/floor-server.ts, `noop` mix), the
+ * floor the throughput benchmark compares with, counted the same way.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,7 @@ import { cleanEnv, startChild, type Child } from './lib/child.ts';
 import { callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABLE_V8 } from './tracing.ts';
 
 const [side, variant = 'memento', warmArg, countArg, procsArg] = process.argv.slice(2);
+const mixArg = process.argv[7];
 const work = mkdtempSync(join(tmpdir(), 'memento-instructions-'));
 const children: Child[] = [];
 const collector = await startChild<{ url: string }>('collector.ts');
@@ -43,8 +46,10 @@ try {
   } else if (side === 'server') {
     const [warmup, calls] = [Number(warmArg ?? 300), Number(countArg ?? 150)];
     const out = join(work, `callgrind-server-${variant}.%p`);
-    const server = await startChild<{ url: string }>('memento-server.ts', {
-      args: [work],
+    const floor = variant === 'floor';
+    const mix = floor ? 'noop' : (mixArg ?? 'steady');
+    const server = await startChild<{ url: string }>(floor ? 'floor-server.ts' : 'memento-server.ts', {
+      args: floor ? ['http'] : [work],
       env: cleanEnv(variant === 'traced' ? { ...otel('server'), OTEL_BSP_EXPORT_TIMEOUT: '3600000' } : {}),
       execArgv: PREDICTABLE_V8,
       timeoutMs: 900_000,
@@ -55,19 +60,19 @@ try {
     const load = await startChild('load.ts');
     children.push(load);
     await load.call('open', { url: server.ready.url, sessions: 1, userPrefix: 'steady' });
-    const warm = await load.call<{ errors: number }>('run', { mix: 'steady', calls: warmup });
-    await server.call('flush');
+    const warm = await load.call<{ errors: number }>('run', { mix, calls: warmup });
+    if (!floor) await server.call('flush');
     await server.call('memory', { gc: true });
     await startInstrumentation(server.pid);
     await dumpInstructions(server.pid, out);
-    const run = await load.call<{ ok: number; errors: number }>('run', { mix: 'steady', calls });
-    await server.call('flush');
+    const run = await load.call<{ ok: number; errors: number }>('run', { mix, calls });
+    if (!floor) await server.call('flush');
     const instructions = await dumpInstructions(server.pid, out);
     await load.call('close');
     // Errors (client-side timeouts of a starved server) change the mix: such a count is not comparable.
-    process.stdout.write(`${JSON.stringify({ side, variant, warmup, calls: run.ok + run.errors, errors: warm.errors + run.errors, minstrPerCall: +(instructions / (run.ok + run.errors) / 1e6).toFixed(4) })}\n`);
+    process.stdout.write(`${JSON.stringify({ side, variant, mix, warmup, calls: run.ok + run.errors, errors: warm.errors + run.errors, minstrPerCall: +(instructions / (run.ok + run.errors) / 1e6).toFixed(4) })}\n`);
   } else {
-    throw new Error('usage: node bench/instructions.ts client <off|memento|peer> [warm-up] [turns] [processes] | server <plain|traced> [warm-up] [calls]');
+    throw new Error('usage: node bench/instructions.ts client <off|memento|peer> [warm-up] [turns] [processes] | server <plain|traced|floor> [warm-up] [calls] [mix]');
   }
 } finally {
   await Promise.all(children.map((c) => c.stop()));

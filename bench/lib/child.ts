@@ -178,6 +178,8 @@ export function cpuMicros(): number {
 export function processHandlers(): Record<string, Handler> {
   return {
     cpu: () => cpuMicros(),
+    /** User and system (kernel) CPU µs apart: how much of a server's cost is the kernel's. */
+    cpuSplit: () => process.cpuUsage(),
     memory: (args?: { gc?: boolean }) => {
       const gc = (globalThis as { gc?: () => void }).gc;
       if (args?.gc && gc) {

@@ -19,11 +19,21 @@ import { memoryText, queries } from '../lib/corpus.ts';
 import { callTool, connect } from '../lib/mcp.ts';
 import { summarize } from '../lib/stats.ts';
 
-let sessions: { client: Client; user: string; transport: StreamableHTTPClientTransport }[] = [];
+type Session = { client: Client; user: string; transport: StreamableHTTPClientTransport };
+/**
+ * Sessions by group: a benchmark that compares servers keeps one group open per server and
+ * alternates between them round by round (`group` in each call; one group when left out).
+ */
+const groups = new Map<string, Session[]>();
 const words = queries(256, 29);
+/** A call's counter per group, so each server sees the same sequence of calls. */
+const counters = new Map<string, number>();
 
-async function open(args: { url: string; sessions: number; userPrefix: string; usersShared?: number }) {
+async function open(args: { url: string; sessions: number; userPrefix: string; usersShared?: number; group?: string }) {
   const t0 = performance.now();
+  const group = args.group ?? '';
+  let sessions = groups.get(group);
+  if (!sessions) groups.set(group, (sessions = []));
   const batch = 32;
   for (let i = 0; i < args.sessions; i += batch) {
     const opened = await Promise.all(
@@ -39,23 +49,34 @@ async function open(args: { url: string; sessions: number; userPrefix: string; u
   return { sessions: sessions.length, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Ends every session with a DELETE, as a well-behaved client does, then closes it. */
-async function close() {
-  await Promise.all(sessions.map((s) => s.transport.terminateSession().catch(() => {})));
-  await Promise.all(sessions.map((s) => s.client.close().catch(() => {})));
-  sessions = [];
+/** Ends every session (of one group, or of all) with a DELETE, as a well-behaved client does, then closes it. */
+async function close(args?: { group?: string }) {
+  const names = args?.group !== undefined ? [args.group] : [...groups.keys()];
+  for (const name of names) {
+    const sessions = groups.get(name) ?? [];
+    groups.delete(name);
+    counters.delete(name);
+    await Promise.all(sessions.map((s) => s.transport.terminateSession().catch(() => {})));
+    await Promise.all(sessions.map((s) => s.client.close().catch(() => {})));
+  }
 }
 
 function idOf(result: CallToolResult): string {
   return (result.structuredContent as { id: string }).id;
 }
 
-async function run(args: { mix: 'mixed' | 'steady' | 'noop'; durationMs?: number; calls?: number; eventEvery?: number }) {
+/**
+ * One closed-loop run on every session of a group. With `samples`, the latencies come back
+ * raw (ms, in call order) besides their summary, for a caller that pools several runs.
+ */
+async function run(args: { mix: 'mixed' | 'steady' | 'noop'; durationMs?: number; calls?: number; eventEvery?: number; group?: string; samples?: boolean }) {
+  const group = args.group ?? '';
+  const sessions = groups.get(group) ?? [];
   let ok = 0;
   let errors = 0;
   const errorSamples: string[] = [];
   const latencies: number[] = [];
-  let counter = 0;
+  let counter = counters.get(group) ?? 0;
   let nextEvent = args.eventEvery ?? Infinity;
   const cpu0 = cpuMicros();
   const t0 = performance.now();
@@ -110,7 +131,16 @@ async function run(args: { mix: 'mixed' | 'steady' | 'noop'; durationMs?: number
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { ok, errors, errorSamples, seconds, clientCpuUs: cpuMicros() - cpu0, latency: summarize(latencies) };
+  counters.set(group, counter);
+  return {
+    ok,
+    errors,
+    errorSamples,
+    seconds,
+    clientCpuUs: cpuMicros() - cpu0,
+    latency: summarize(latencies),
+    ...(args.samples ? { samples: latencies } : {}),
+  };
 }
 
 serveParent({ ...processHandlers(), open, close, run }, { pid: process.pid });

@@ -6,6 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { instrumentServerTransport } from '../telemetry/mcp.ts';
+import { telemetryOff } from './telemetry-off.ts';
 import { LineTransport } from './stdio-transport.ts';
 import type { Storage } from './storage/index.ts';
 import { createMcpServer } from './tools.ts';
@@ -47,7 +48,8 @@ export async function connectStdio(options: {
   stdin.once('close', onEnd);
   stdin.on('error', onError);
   stdout.on('error', onError);
-  await server.connect(instrumentServerTransport(transport, { transport: 'stdio' }));
+  // Undecorated when no telemetry is registered (telemetry-off.ts): the spans would be no-ops.
+  await server.connect(telemetryOff() ? transport : instrumentServerTransport(transport, { transport: 'stdio' }));
   return {
     closed,
     close: async () => {

@@ -82,6 +82,22 @@ describe('benchmark harness', () => {
     expect(memory.rss).toBeGreaterThan(0);
   });
 
+  it('keeps session groups apart, as the interleaved throughput rounds use them', async () => {
+    const load = await startChild('load.ts');
+    children.push(load);
+    const before = await server.call<number>('sessions');
+    await load.call('open', { url: server.ready.url, sessions: 2, userPrefix: 'ga', group: 'a' });
+    await load.call('open', { url: server.ready.url, sessions: 3, userPrefix: 'gb', group: 'b' });
+    const result = await load.call<{ ok: number; samples: number[] }>('run', { mix: 'mixed', calls: 12, group: 'b', samples: true });
+    expect(result.ok).toBeGreaterThanOrEqual(12);
+    expect(result.samples.length).toBe(result.ok);
+    expect(await server.call<number>('sessions')).toBe(before + 5);
+    await load.call('close', { group: 'a' });
+    expect(await server.call<number>('sessions')).toBe(before + 3);
+    await load.call('close');
+    expect(await server.call<number>('sessions')).toBe(before);
+  });
+
   it('summarizes samples', () => {
     expect(summarize([3, 1, 2])).toMatchObject({ n: 3, p50: 2, max: 3 });
   });

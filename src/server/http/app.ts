@@ -21,6 +21,7 @@ import { HttpError, JSONRPC, sendError, sendJson } from './errors.ts';
 import { allowMethod, authenticate, checkHostAndOrigin, hostPolicy, scrubAuthorization, tokenPolicy, type HostPolicy, type TokenPolicy } from './gates.ts';
 import { openSse, sseMessage, streamable, type RouteContext } from './routes.ts';
 import { SessionRegistry } from './sessions.ts';
+import { telemetryOff } from '../telemetry-off.ts';
 
 /** Default longest time a request body may take to arrive. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
@@ -89,8 +90,9 @@ export class McpHttpApp {
         if (--this.inFlight === 0) this.drained?.();
       });
     }
-    // Who called, for the MCP server spans of the messages this request carries.
-    context.with(withPeer(context.active(), req.socket), () => this.route(req, res)).catch((err: unknown) => {
+    // Who called, for the MCP server spans of the messages this request carries (none without telemetry).
+    const routed = telemetryOff() ? this.route(req, res) : context.with(withPeer(context.active(), req.socket), () => this.route(req, res));
+    routed.catch((err: unknown) => {
       log.error('HTTP request failed', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       if (!res.headersSent) sendError(res, 500, JSONRPC.internalError, 'Internal error');
       else res.end();

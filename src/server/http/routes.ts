@@ -10,10 +10,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import { instrumentServerTransport } from '../../telemetry/mcp.ts';
+import { instrumentServerTransport, type McpTransportKind } from '../../telemetry/mcp.ts';
+import { telemetryOff } from '../telemetry-off.ts';
 import { releaseJsonResponseStreams } from '../sdk-fixes.ts';
 import { readJson, type BodyLimits } from './body.ts';
 import { HttpError, JSONRPC } from './errors.ts';
@@ -29,6 +31,11 @@ export interface RouteContext {
 }
 
 type Authed = IncomingMessage & { auth?: AuthInfo | undefined };
+
+/** The transport with MCP spans and metrics, or as it is when no telemetry is registered (telemetry-off.ts). */
+function traced(transport: Transport, kind: McpTransportKind): Transport {
+  return telemetryOff() ? transport : instrumentServerTransport(transport, { transport: kind });
+}
 
 /** Long-lived streams: let the OS notice a peer that vanished without closing. */
 function keepAliveProbes(req: IncomingMessage): void {
@@ -87,7 +94,7 @@ async function openStreamableSession(ctx: RouteContext, req: Authed, res: Server
     },
   });
   releaseJsonResponseStreams(transport);
-  await server.connect(instrumentServerTransport(transport, { transport: 'http' }));
+  await server.connect(traced(transport, 'http'));
   await transport.handleRequest(req, res, body);
   // An initialize that failed leaves a server no session points to.
   if (!transport.sessionId || !ctx.sessions.has(transport.sessionId)) await server.close();
@@ -112,7 +119,7 @@ async function stateless(ctx: RouteContext, req: IncomingMessage, res: ServerRes
   });
   releaseJsonResponseStreams(transport);
   res.once('close', () => void server.close().catch(() => {}));
-  await server.connect(instrumentServerTransport(transport, { transport: 'http' }));
+  await server.connect(traced(transport, 'http'));
   await transport.handleRequest(Object.assign(req, { auth }), res, body);
 }
 
@@ -126,7 +133,7 @@ export async function openSse(ctx: RouteContext, req: IncomingMessage, res: Serv
   ctx.sessions.release();
   ctx.sessions.busy(session, res);
   keepAliveProbes(req);
-  await server.connect(instrumentServerTransport(transport, { transport: 'sse' }));
+  await server.connect(traced(transport, 'sse'));
 }
 
 /** POST /messages?sessionId=…: one message for a legacy session. */

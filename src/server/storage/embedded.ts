@@ -47,6 +47,8 @@ export interface EmbeddedOptions {
 
 interface Burst {
   active: number;
+  /** The record already moved past every write of the burst so far (see settleStep). */
+  settled: boolean;
   /** The record this process set when it created the user's directory in this burst. */
   created: string | undefined;
   /** The record and the directory's time when the burst began. */
@@ -172,28 +174,60 @@ export class EmbeddedStorage implements Storage {
     if (!burst) {
       burst = {
         active: 0,
+        settled: false,
         created: undefined,
         base: (async () => ({ recorded: this.db.dirMtime(user), stamp: await dirStamp(dir) }))(),
       };
       this.bursts.set(user, burst);
     }
     burst.active++;
+    burst.settled = false;
     try {
       await burst.base;
       return await fn(burst);
     } finally {
       if (--burst.active === 0) {
         this.bursts.delete(user);
-        try {
-          const base = await burst.base;
-          const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
-          const now = await dirStamp(dir);
-          if (expected !== undefined) this.db.transaction(() => this.db.advanceDirMtime(user, expected, now));
-        } catch (err) {
-          // The record stays behind: the next call compares names, which is slower, not wrong.
-          log.debug('could not record the user directory time', { user, code: errorCode(err) ?? String(err) });
+        if (!burst.settled) {
+          try {
+            const base = await burst.base;
+            const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
+            const now = await dirStamp(dir);
+            if (expected !== undefined) this.db.transaction(() => this.db.advanceDirMtime(user, expected, now));
+          } catch (err) {
+            // The record stays behind: the next call compares names, which is slower, not wrong.
+            log.debug('could not record the user directory time', { user, code: errorCode(err) ?? String(err) });
+          }
         }
       }
+    }
+  }
+
+  /**
+   * For the usual burst of one write: the step that moves the recorded directory time inside
+   * the write's own index transaction, instead of a second transaction when the burst ends
+   * (one BEGIN … COMMIT and WAL append less per store or delete). Call it after the last file
+   * operation of the write; run what it returns as the last statement of that transaction.
+   * Returns undefined when other writes of this process overlap (the burst's end records
+   * then, as before). A record that stays behind is only slower (names are compared), never wrong.
+   */
+  private async settleStep(user: string, burst: Burst): Promise<(() => void) | undefined> {
+    if (burst.active !== 1) return undefined;
+    try {
+      const base = await burst.base;
+      const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
+      if (expected === undefined) return undefined;
+      const now = await dirStamp(this.userDir(user));
+      return () => {
+        if (burst.active !== 1) return;
+        this.db.advanceDirMtime(user, expected, now);
+        // A write that joins before this one ends records from here.
+        burst.settled = true;
+        burst.created = undefined;
+        burst.base = Promise.resolve({ recorded: now, stamp: now });
+      };
+    } catch {
+      return undefined;
     }
   }
 
@@ -232,8 +266,9 @@ export class EmbeddedStorage implements Storage {
         this.guarded('store the memory', () => this.ownWrite(user, async (burst) => {
           if (this.closing) throw new StorageError('Could not store the memory: the server is shutting down.', 'ESHUTDOWN');
           const dir = this.userDir(user);
-          const before = await dirStamp(dir);
-          if (before === 'missing') {
+          // Whether the directory exists was seen when the burst began (no stat of our own);
+          // one removed by hand since then shows as ENOENT below and is made again.
+          const prepareDir = async () => {
             await ensureOwnDir(dir, 'the user directory').catch((err: unknown) => {
               throw ioFailure('store the memory for a new user', err, this.dataDir);
             });
@@ -244,21 +279,28 @@ export class EmbeddedStorage implements Storage {
               this.db.transaction(() => this.db.setDirMtime(user, created));
               burst.created = created;
             }
-          }
+          };
+          if ((await burst.base).stamp === 'missing') await prepareDir();
           const createdMs = Date.now();
           const id = newId(createdMs);
           const base = valid.base ?? slugOf(valid.description || valid.content);
-          const written = await writeMemory(
-            dir,
-            { id, createdMs, base, ext: valid.ext, content: valid.content, description: valid.description, tags: valid.tags, size: valid.size },
-            (file) => {
-              const key = `${user}/${file}`;
-              if (this.reserved.has(key)) return false;
-              this.reserved.add(key);
-              return true;
-            },
-            (file) => this.reserved.delete(`${user}/${file}`),
-          );
+          const write = () =>
+            writeMemory(
+              dir,
+              { id, createdMs, base, ext: valid.ext, content: valid.content, description: valid.description, tags: valid.tags, size: valid.size },
+              (file) => {
+                const key = `${user}/${file}`;
+                if (this.reserved.has(key)) return false;
+                this.reserved.add(key);
+                return true;
+              },
+              (file) => this.reserved.delete(`${user}/${file}`),
+            );
+          const written = await write().catch(async (err: unknown) => {
+            if (errorCode(err) !== 'ENOENT') throw err;
+            await prepareDir();
+            return write();
+          });
           const row = {
             id,
             file: written.file,
@@ -271,9 +313,13 @@ export class EmbeddedStorage implements Storage {
             contentSize: valid.size,
             metaMtimeMs: written.metaMtimeMs,
           };
+          const settle = await this.settleStep(user, burst);
           try {
             dbSpan('sqlite', 'INSERT', 'memories', () =>
-              this.db.transaction(() => this.db.put(user, row, fieldsOf(row, valid.content))),
+              this.db.transaction(() => {
+                this.db.put(user, row, fieldsOf(row, valid.content));
+                settle?.();
+              }),
             );
           } catch (err) {
             // The memory is on disk (committed); the next change check indexes it.
@@ -347,7 +393,7 @@ export class EmbeddedStorage implements Storage {
     return this.track(
       this.guarded('delete the memory', async () => {
         await this.caughtUp(user);
-        return storageSpan('delete', {}, (span) => this.ownWrite(user, async () => {
+        return storageSpan('delete', {}, (span) => this.ownWrite(user, async (burst) => {
           const row = this.db.find(user, idOrFile);
           const key = row && `${user}/${row.id}`;
           if (!row || !key || this.deleting.has(key)) throw notFound(idOrFile);
@@ -371,7 +417,13 @@ export class EmbeddedStorage implements Storage {
                 if (errorCode(err) !== 'ENOENT') log.warn("could not remove a deleted memory's content", { code: errorCode(err) });
               });
             }
-            dbSpan('sqlite', 'DELETE', 'memories', () => this.db.transaction(() => this.db.removeWhere(user, row.id, row.file)));
+            const settle = await this.settleStep(user, burst);
+            dbSpan('sqlite', 'DELETE', 'memories', () =>
+              this.db.transaction(() => {
+                this.db.removeWhere(user, row.id, row.file);
+                settle?.();
+              }),
+            );
             if (gone) throw notFound(idOrFile);
             const { contentMtimeMs: _c, contentSize: _s, metaMtimeMs: _m, ...summary } = row;
             return summary;
@@ -424,6 +476,6 @@ export class EmbeddedStorage implements Storage {
   async close(): Promise<void> {
     this.closing = true;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    this.index?.close();
+    await this.index?.close();
   }
 }

@@ -147,22 +147,30 @@ export async function ensureOwnDir(p: string, what: string): Promise<void> {
   }
 }
 
-/** Creates `p` with `data`, 0600; fails with EEXIST rather than replace anything (a link included). */
-export async function writeNewFile(p: string, data: string): Promise<void> {
+/**
+ * Creates `p` with `data`, 0600; fails with EEXIST rather than replace anything (a link
+ * included). Returns the file's modification time once written (a later `link` to it does
+ * not change that), so the caller needs no stat of its own. The mode is set explicitly only
+ * when the umask took bits off 0600: the fstat that gives the time also shows the mode.
+ */
+export async function writeNewFile(p: string, data: string): Promise<{ mtimeMs: number }> {
   const handle = await open(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
   try {
-    await handle.chmod(FILE_MODE);
     await handle.writeFile(data, 'utf8');
+    const info = await handle.stat();
+    if ((info.mode & 0o777) !== FILE_MODE) await handle.chmod(FILE_MODE);
+    return { mtimeMs: info.mtimeMs };
   } finally {
     await handle.close();
   }
 }
 
-/** Replaces the content of a file this process created and still owns (a temporary file). */
-export async function rewriteOwnFile(p: string, data: string): Promise<void> {
+/** Replaces the content of a file this process created and still owns (a temporary file); returns its new modification time. */
+export async function rewriteOwnFile(p: string, data: string): Promise<{ mtimeMs: number }> {
   const handle = await open(p, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
   try {
     await handle.writeFile(data, 'utf8');
+    return { mtimeMs: (await handle.stat()).mtimeMs };
   } finally {
     await handle.close();
   }

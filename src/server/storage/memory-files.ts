@@ -99,7 +99,7 @@ export interface WritePlan {
 /**
  * Writes a memory's two files and commits it (the sidecar's link). `taken` is asked before a
  * name is tried, for names this process is writing right now; a name another process holds
- * fails the link and the next one is tried. Returns the name used and both files' stats.
+ * fails the link and the next one is tried. Returns the name used and both files' modification times.
  */
 export async function writeMemory(
   dir: string,
@@ -114,8 +114,10 @@ export async function writeMemory(
   const tempMeta = path.join(dir, `.tmp-${process.pid}-${plan.id}.meta`);
   const held: string[] = [];
   let sidecarFor: string | undefined;
+  let metaMtimeMs = 0;
   try {
-    await writeNewFile(tempContent, plan.content);
+    // The times the index keeps come from the writes themselves: linking changes neither.
+    const { mtimeMs: contentMtimeMs } = await writeNewFile(tempContent, plan.content);
     for (let n = 1; n <= MAX_NAME_ATTEMPTS; n++) {
       const file = candidateName(plan.createdMs, plan.base, plan.ext, n);
       if (!reserve(file)) continue;
@@ -127,8 +129,8 @@ export async function writeMemory(
         throw err;
       }
       try {
-        if (sidecarFor === undefined) await writeNewFile(tempMeta, sidecar(file));
-        else if (sidecarFor !== file) await rewriteOwnFile(tempMeta, sidecar(file));
+        if (sidecarFor === undefined) metaMtimeMs = (await writeNewFile(tempMeta, sidecar(file))).mtimeMs;
+        else if (sidecarFor !== file) metaMtimeMs = (await rewriteOwnFile(tempMeta, sidecar(file))).mtimeMs;
         sidecarFor = file;
         // The commit: from here on the memory exists.
         await link(tempMeta, path.join(dir, file + META_SUFFIX));
@@ -139,8 +141,7 @@ export async function writeMemory(
         if (errorCode(err) === 'EEXIST') continue;
         throw err;
       }
-      const [c, m] = await Promise.all([lstat(path.join(dir, file)), lstat(path.join(dir, file + META_SUFFIX))]);
-      return { file, contentMtimeMs: c.mtimeMs, metaMtimeMs: m.mtimeMs };
+      return { file, contentMtimeMs, metaMtimeMs };
     }
     throw Object.assign(new Error('every candidate name is taken'), { code: 'EEXIST' });
   } finally {

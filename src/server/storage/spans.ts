@@ -6,9 +6,10 @@
  * and sizes only: never query parameters, content, descriptions, tags, search words or file
  * names (file names are made from content) — DESIGN.md, "Never on any span".
  */
-import { SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_MEMENTO_STORAGE_OPERATION } from '../../telemetry/semconv.ts';
 import { VERSION } from '../../version.ts';
+import { telemetryOff } from '../telemetry-off.ts';
 
 export const ATTR_DB_SYSTEM_NAME = 'db.system.name' as const;
 export const ATTR_DB_OPERATION_NAME = 'db.operation.name' as const;
@@ -17,6 +18,9 @@ export const ATTR_DB_COLLECTION_NAME = 'db.collection.name' as const;
 export const ATTR_DB_RESPONSE_STATUS_CODE = 'db.response.status_code' as const;
 
 const tracer = () => trace.getTracer('memento-server', VERSION);
+
+/** What the callbacks get when no telemetry is registered: the API's own non-recording span. */
+const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 function failed(span: Span, err: unknown): void {
   // Only the class of failure: messages may quote a file name or a value.
@@ -27,6 +31,7 @@ function failed(span: Span, err: unknown): void {
 
 /** Runs `fn` inside an INTERNAL span named `memento.storage.{operation}`. */
 export async function storageSpan<T>(operation: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  if (telemetryOff()) return fn(NO_SPAN);
   return tracer().startActiveSpan(
     `memento.storage.${operation}`,
     { attributes: { [ATTR_MEMENTO_STORAGE_OPERATION]: operation, ...attributes } },
@@ -51,6 +56,7 @@ export type DbSystem = 'sqlite' | 'postgresql';
  */
 export function dbSpan<T>(system: DbSystem, operation: string, collection: string, fn: () => T): T {
   // Synchronous (node:sqlite) and asynchronous (postgres) statements both pass through here.
+  if (telemetryOff()) return fn();
   const summary = `${operation} ${collection}`;
   return tracer().startActiveSpan(
     summary,
