@@ -4,7 +4,7 @@
  * fresh process under callgrind, PREDICTABLE_V8, instrumentation on after warm-up and a GC,
  * no client timeouts, one export per turn), run on the code of this checkout.
  *
- *   node bench/instructions.ts client <off|memento|peer> [warm-up turns=150] [turns=40] [processes=1]
+ *   node bench/instructions.ts client <off|memento|peer> [warm-up turns=150] [turns=100] [processes=1]
  *   node bench/instructions.ts server <plain|traced> [warm-up calls=300] [calls=150]
  *
  * The server variant drives a Memento MCP server under callgrind with the load generator's
@@ -19,13 +19,14 @@ import { callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABL
 
 const [side, variant = 'memento', warmArg, countArg, procsArg] = process.argv.slice(2);
 const work = mkdtempSync(join(tmpdir(), 'memento-instructions-'));
+process.stderr.write(`callgrind files in ${work}\n`);
 const children: Child[] = [];
 const collector = await startChild<{ url: string }>('collector.ts');
 children.push(collector);
 const otel = (mode: string) => callgrindOtel(collector.ready.url, mode);
 try {
   if (side === 'client') {
-    const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 40), Number(procsArg ?? 1)];
+    const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 100), Number(procsArg ?? 1)];
     const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
     children.push(simulator);
     const server = await startChild<{ url: string }>('memento-server.ts', { args: [work], env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
@@ -35,8 +36,8 @@ try {
       const out = join(work, `callgrind-${variant}-${rep}.%p`);
       const child = await startChild('turn-worker.ts', { args: [variant, `${variant}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 900_000, callgrindOut: out, callgrindLate: true });
       children.push(child);
-      const { instructions, failures } = await countTurnInstructions(child, out, warmup, turns);
-      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures };
+      const { instructions, failures, why } = await countTurnInstructions(child, out, warmup, turns);
+      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures, ...(failures ? { why } : {}) };
     };
     const results = await Promise.all(Array.from({ length: procs }, (_, i) => one(i + 1)));
     process.stdout.write(`${JSON.stringify({ side, variant, warmup, turns, results })}\n`);

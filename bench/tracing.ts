@@ -332,14 +332,15 @@ export function instructionsClientEnv(variant: string, urls: { simulator: string
  * The counting itself, on a turn worker started under callgrind (late) into `out`: warm-up
  * turns, a full GC, then `callgrind_control --dump` brackets `turns` turns.
  */
-export async function countTurnInstructions(child: Child, out: string, warmup: number, turns: number): Promise<{ instructions: number; failures: number }> {
-  await child.call('turns', { n: warmup, flushEach: true });
+export async function countTurnInstructions(child: Child, out: string, warmup: number, turns: number): Promise<{ instructions: number; failures: number; why: string[] }> {
+  const warm = await child.call<{ failures: number; why: string[] }>('turns', { n: warmup, flushEach: true });
+  if (warm.failures) progress(`warm-up of ${child.pid}: ${warm.failures} failed turns: ${warm.why.join('; ')}`);
   await child.call('gc');
   await startInstrumentation(child.pid);
   await dumpInstructions(child.pid, out);
-  const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
+  const result = await child.call<{ failures: number; why: string[] }>('turns', { n: turns, flushEach: true });
   const instructions = await dumpInstructions(child.pid, out);
-  return { instructions, failures: result.failures };
+  return { instructions, failures: result.failures, why: result.why };
 }
 
 /**
@@ -357,7 +358,11 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
   // 40 warm-up turns left 1.2–3.6 M instructions per turn of parsing and compiling in the
   // window (callgrind_annotate: Scanner, Parser, compiler::); 150 leave the code warm.
   const warmup = options.quick ? 60 : 150;
-  const turns = options.quick ? 20 : 40;
+  // 40 counted turns left the two processes of one variant up to 1.05 % apart: whether an
+  // old-generation collection (its marking and sweeping, ~0.2 M instructions per turn of a
+  // 40-turn window) fell inside the window or just after it. Over 100 turns one such
+  // collection more or less is under 0.5 %.
+  const turns = options.quick ? 20 : 100;
   const reps = 2;
   const modes: Mode[] = ['off', 'memento', 'peer'];
   const children: Child[] = [];
