@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dumpInstructions, startInstrumentation } from './lib/callgrind.ts';
 import { cleanEnv, startChild, type Child } from './lib/child.ts';
-import { callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABLE_V8 } from './tracing.ts';
+import { CALLGRIND_SERVER_ARGS, callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABLE_V8 } from './tracing.ts';
 
 const [side, variant = 'memento', warmArg, countArg, procsArg] = process.argv.slice(2);
 const work = mkdtempSync(join(tmpdir(), 'memento-instructions-'));
@@ -29,7 +29,7 @@ try {
     const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 100), Number(procsArg ?? 1)];
     const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
     children.push(simulator);
-    const server = await startChild<{ url: string }>('memento-server.ts', { args: [work], env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
+    const server = await startChild<{ url: string }>('memento-server.ts', { args: CALLGRIND_SERVER_ARGS(work), env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
     children.push(server);
     const env = instructionsClientEnv(variant, { simulator: simulator.ready.url, server: server.ready.url, collector: collector.ready.url });
     const one = async (rep: number) => {

@@ -292,6 +292,13 @@ export const PREDICTABLE_V8 = [
 ];
 
 const HOUR_MS = '3600000';
+/**
+ * memento-server.ts's arguments for a server whose client runs under callgrind: keep-alive
+ * connections stay open for an hour. With Node's 5 s default a client ~50× slower found the
+ * server's close too late and sent its next MCP request onto a closed socket
+ * (UND_ERR_SOCKET "other side closed": 1–3 failed turns per process in a 100-turn window).
+ */
+export const CALLGRIND_SERVER_ARGS = (dataDir: string) => [dataDir, '0', JSON.stringify({ keepAliveTimeoutMs: Number(HOUR_MS) })];
 export const NO_TIMEOUTS = {
   MEMENTO_MCP_TIMEOUT_MS: HOUR_MS,
   MEMENTO_MODEL_TIMEOUT_MS: HOUR_MS,
@@ -375,8 +382,8 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
     const otel = (mode: string) => callgrindOtel(collector.ready.url, mode);
     for (const sub of ['traced', 'plain']) await mkdir(join(options.workDir, sub), { recursive: true });
     const [tracedServer, plainServer] = await Promise.all([
-      startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'traced')], env: cleanEnv(otel('memento')) }),
-      startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'plain')] }),
+      startChild<{ url: string }>('memento-server.ts', { args: CALLGRIND_SERVER_ARGS(join(options.workDir, 'traced')), env: cleanEnv(otel('memento')) }),
+      startChild<{ url: string }>('memento-server.ts', { args: CALLGRIND_SERVER_ARGS(join(options.workDir, 'plain')) }),
     ]);
     children.push(tracedServer, plainServer);
 
