@@ -4,7 +4,8 @@
  *
  *   off      OTEL_SDK_DISABLED=true: what the turn costs with no tracing at all.
  *   memento  Memento's real setup (startTelemetry('client'), as `memento chat` preloads it):
- *            NodeSDK, OTLP span and metric exporters to the collector, instrumentation-undici,
+ *            NodeSDK, OTLP span and metric exporters to the collector, its own HTTP client
+ *            spans (src/telemetry/http-client.ts, undici's diagnostics channels),
  *            Memento's own GenAI/MCP spans and metrics, the turn recorder; trace file per
  *            MEMENTO_TRACE_FILE.
  *   peer     The only public instrumentation that covers openai 7: OpenInference's OpenAI
