@@ -4,8 +4,8 @@
  * fresh process under callgrind, PREDICTABLE_V8, instrumentation on after warm-up and a GC,
  * no client timeouts, one export per turn), run on the code of this checkout.
  *
- *   node bench/instructions.ts client <off|memento|peer> [warm-up turns=150] [turns=40] [processes=1]
- *   node bench/instructions.ts server <plain|traced|floor> [warm-up calls=300] [calls=150] [mix=steady]
+ *   node bench/instructions.ts client <off|memento|peer> [warm-up turns=150] [turns=100] [processes=1]
+ *   node bench/instructions.ts server <plain|traced|floor> [warm-up calls=300] [calls=150] [processes=1] [mix=steady]
  *
  * The server variant drives a Memento MCP server under callgrind with the load generator's
  * `steady` mix (store → get → search → delete → retrieve; or `mixed`) from one native session;
@@ -17,29 +17,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dumpInstructions, startInstrumentation } from './lib/callgrind.ts';
 import { cleanEnv, startChild, type Child } from './lib/child.ts';
-import { callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABLE_V8 } from './tracing.ts';
+import { CALLGRIND_SERVER_ARGS, callgrindOtel, countTurnInstructions, instructionsClientEnv, PREDICTABLE_V8 } from './tracing.ts';
 
 const [side, variant = 'memento', warmArg, countArg, procsArg] = process.argv.slice(2);
 const mixArg = process.argv[7];
 const work = mkdtempSync(join(tmpdir(), 'memento-instructions-'));
+process.stderr.write(`callgrind files in ${work}\n`);
 const children: Child[] = [];
 const collector = await startChild<{ url: string }>('collector.ts');
 children.push(collector);
 const otel = (mode: string) => callgrindOtel(collector.ready.url, mode);
 try {
   if (side === 'client') {
-    const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 40), Number(procsArg ?? 1)];
+    const [warmup, turns, procs] = [Number(warmArg ?? 150), Number(countArg ?? 100), Number(procsArg ?? 1)];
     const simulator = await startChild<{ url: string }>('simulator.ts', { args: ['0'] });
     children.push(simulator);
-    const server = await startChild<{ url: string }>('memento-server.ts', { args: [work], env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
+    const server = await startChild<{ url: string }>('memento-server.ts', { args: CALLGRIND_SERVER_ARGS(work), env: cleanEnv(variant === 'memento' ? otel('memento') : {}) });
     children.push(server);
     const env = instructionsClientEnv(variant, { simulator: simulator.ready.url, server: server.ready.url, collector: collector.ready.url });
     const one = async (rep: number) => {
       const out = join(work, `callgrind-${variant}-${rep}.%p`);
       const child = await startChild('turn-worker.ts', { args: [variant, `${variant}-${rep}`], env, execArgv: PREDICTABLE_V8, timeoutMs: 900_000, callgrindOut: out, callgrindLate: true });
       children.push(child);
-      const { instructions, failures } = await countTurnInstructions(child, out, warmup, turns);
-      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures };
+      const { instructions, failures, why } = await countTurnInstructions(child, out, warmup, turns);
+      return { minstrPerTurn: +(instructions / turns / 1e6).toFixed(4), failures, ...(failures ? { why } : {}) };
     };
     const results = await Promise.all(Array.from({ length: procs }, (_, i) => one(i + 1)));
     process.stdout.write(`${JSON.stringify({ side, variant, warmup, turns, results })}\n`);
@@ -49,7 +50,7 @@ try {
     const floor = variant === 'floor';
     const mix = floor ? 'noop' : (mixArg ?? 'steady');
     const server = await startChild<{ url: string }>(floor ? 'floor-server.ts' : 'memento-server.ts', {
-      args: floor ? ['http'] : [work],
+      args: floor ? ['http'] : CALLGRIND_SERVER_ARGS(work),
       env: cleanEnv(variant === 'traced' ? { ...otel('server'), OTEL_BSP_EXPORT_TIMEOUT: '3600000' } : {}),
       execArgv: PREDICTABLE_V8,
       timeoutMs: 900_000,
@@ -72,7 +73,7 @@ try {
     // Errors (client-side timeouts of a starved server) change the mix: such a count is not comparable.
     process.stdout.write(`${JSON.stringify({ side, variant, mix, warmup, calls: run.ok + run.errors, errors: warm.errors + run.errors, minstrPerCall: +(instructions / (run.ok + run.errors) / 1e6).toFixed(4) })}\n`);
   } else {
-    throw new Error('usage: node bench/instructions.ts client <off|memento|peer> [warm-up] [turns] [processes] | server <plain|traced|floor> [warm-up] [calls] [mix]');
+    throw new Error('usage: node bench/instructions.ts client <off|memento|peer> [warm-up] [turns] [processes] | server <plain|traced|floor> [warm-up] [calls] [processes (unused)] [mix]');
   }
 } finally {
   await Promise.all(children.map((c) => c.stop()));

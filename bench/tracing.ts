@@ -283,6 +283,16 @@ export const PREDICTABLE_V8 = [
   '--predictable-gc-schedule',
   '--min-semi-space-size=16',
   '--max-semi-space-size=16',
+  // No old-generation collection inside a window. Incremental marking is stepped by tasks as
+  // well as by allocation, i.e. by the clock, and with 100 counted turns two fresh untraced
+  // processes were 3.2 % apart (22.70 / 22.00 M per turn): callgrind_annotate put the whole
+  // difference in marking and sweeping. Atomic marking, and an old generation that starts at
+  // 512 MB, leave only the forced collection before the window (V8's --trace-gc, natively:
+  // 0 mark-compacts in 100 turns for off, memento and peer; scavenges, driven by allocation,
+  // stay in the count). What this leaves out is the old-generation work that tracing's
+  // longer-lived objects cause later, which a window cannot count repeatably anyway.
+  '--no-incremental-marking',
+  '--initial-old-space-size=512',
   // Math.random (span and trace ids) draws the same numbers in every run.
   '--random-seed=1',
   // Bytecode of functions not run for a while is flushed at GC and compiled again later:
@@ -292,6 +302,13 @@ export const PREDICTABLE_V8 = [
 ];
 
 const HOUR_MS = '3600000';
+/**
+ * memento-server.ts's arguments for a server whose client runs under callgrind: keep-alive
+ * connections stay open for an hour. With Node's 5 s default a client ~50× slower found the
+ * server's close too late and sent its next MCP request onto a closed socket
+ * (UND_ERR_SOCKET "other side closed": 1–3 failed turns per process in a 100-turn window).
+ */
+export const CALLGRIND_SERVER_ARGS = (dataDir: string) => [dataDir, '0', JSON.stringify({ keepAliveTimeoutMs: Number(HOUR_MS) })];
 export const NO_TIMEOUTS = {
   MEMENTO_MCP_TIMEOUT_MS: HOUR_MS,
   MEMENTO_MODEL_TIMEOUT_MS: HOUR_MS,
@@ -332,14 +349,15 @@ export function instructionsClientEnv(variant: string, urls: { simulator: string
  * The counting itself, on a turn worker started under callgrind (late) into `out`: warm-up
  * turns, a full GC, then `callgrind_control --dump` brackets `turns` turns.
  */
-export async function countTurnInstructions(child: Child, out: string, warmup: number, turns: number): Promise<{ instructions: number; failures: number }> {
-  await child.call('turns', { n: warmup, flushEach: true });
+export async function countTurnInstructions(child: Child, out: string, warmup: number, turns: number): Promise<{ instructions: number; failures: number; why: string[] }> {
+  const warm = await child.call<{ failures: number; why: string[] }>('turns', { n: warmup, flushEach: true });
+  if (warm.failures) progress(`warm-up of ${child.pid}: ${warm.failures} failed turns: ${warm.why.join('; ')}`);
   await child.call('gc');
   await startInstrumentation(child.pid);
   await dumpInstructions(child.pid, out);
-  const result = await child.call<{ failures: number }>('turns', { n: turns, flushEach: true });
+  const result = await child.call<{ failures: number; why: string[] }>('turns', { n: turns, flushEach: true });
   const instructions = await dumpInstructions(child.pid, out);
-  return { instructions, failures: result.failures };
+  return { instructions, failures: result.failures, why: result.why };
 }
 
 /**
@@ -357,7 +375,11 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
   // 40 warm-up turns left 1.2–3.6 M instructions per turn of parsing and compiling in the
   // window (callgrind_annotate: Scanner, Parser, compiler::); 150 leave the code warm.
   const warmup = options.quick ? 60 : 150;
-  const turns = options.quick ? 20 : 40;
+  // 40 counted turns left the two processes of one variant up to 1.05 % apart: whether an
+  // old-generation collection (its marking and sweeping, ~0.2 M instructions per turn of a
+  // 40-turn window) fell inside the window or just after it. Over 100 turns one such
+  // collection more or less is under 0.5 %.
+  const turns = options.quick ? 20 : 100;
   const reps = 2;
   const modes: Mode[] = ['off', 'memento', 'peer'];
   const children: Child[] = [];
@@ -370,8 +392,8 @@ async function runInstructions(options: BenchOptions): Promise<BenchResult> {
     const otel = (mode: string) => callgrindOtel(collector.ready.url, mode);
     for (const sub of ['traced', 'plain']) await mkdir(join(options.workDir, sub), { recursive: true });
     const [tracedServer, plainServer] = await Promise.all([
-      startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'traced')], env: cleanEnv(otel('memento')) }),
-      startChild<{ url: string }>('memento-server.ts', { args: [join(options.workDir, 'plain')] }),
+      startChild<{ url: string }>('memento-server.ts', { args: CALLGRIND_SERVER_ARGS(join(options.workDir, 'traced')), env: cleanEnv(otel('memento')) }),
+      startChild<{ url: string }>('memento-server.ts', { args: CALLGRIND_SERVER_ARGS(join(options.workDir, 'plain')) }),
     ]);
     children.push(tracedServer, plainServer);
 

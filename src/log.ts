@@ -29,6 +29,23 @@ export function registerSecret(value: string | undefined): void {
  * kin; in a URL, or at the start of a bare query string (the url.query attribute).
  */
 const SECRET_PARAM = /((?:^|[?&;])[\w.~%-]*?(?:key|token|sig|signature|password|passwd|pwd|secret|credential|auth)=)[^&#\s"'<>]*/gi;
+/** The words SECRET_PARAM looks for right before a `=`. */
+const PARAM_WORDS = ['key', 'token', 'sig', 'signature', 'password', 'passwd', 'pwd', 'secret', 'credential', 'auth'];
+const LONGEST_PARAM_WORD = Math.max(...PARAM_WORDS.map((w) => w.length));
+
+/**
+ * Whether SECRET_PARAM can match: some `=` follows one of its words. A plain scan instead of
+ * the regex, whose lazy name part is tried at every position: every span of a call to Azure
+ * carries `?api-version=…` in url.full and url.query, and most strings have no `=` at all.
+ */
+function mayHoldSecretParam(text: string): boolean {
+  for (let i = text.indexOf('='); i !== -1; i = text.indexOf('=', i + 1)) {
+    const before = text.slice(Math.max(0, i - LONGEST_PARAM_WORD), i).toLowerCase();
+    for (const word of PARAM_WORDS) if (before.endsWith(word)) return true;
+  }
+  return false;
+}
+
 /** The userinfo of a URL: scheme://user:password@host. */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
 
@@ -56,7 +73,7 @@ export function redact(text: string): string {
   let out = text;
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
   if (out.includes('@')) out = out.replace(USERINFO, '$1[REDACTED]@');
-  if (out.includes('=')) out = out.replace(SECRET_PARAM, '$1[REDACTED]');
+  if (mayHoldSecretParam(out)) out = out.replace(SECRET_PARAM, '$1[REDACTED]');
   return out;
 }
 

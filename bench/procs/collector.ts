@@ -43,6 +43,9 @@ const server = http.createServer((req, res) => {
     }
   });
 });
+// The exporters keep their connection: a client under valgrind notices a close long after
+// Node's 5 s default would have made it, and would send an export onto a closed socket.
+server.keepAliveTimeout = 3_600_000;
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 
 serveParent(

@@ -4,7 +4,8 @@
  *
  *   off      OTEL_SDK_DISABLED=true: what the turn costs with no tracing at all.
  *   memento  Memento's real setup (startTelemetry('client'), as `memento chat` preloads it):
- *            NodeSDK, OTLP span and metric exporters to the collector, instrumentation-undici,
+ *            NodeSDK, OTLP span and metric exporters to the collector, its own HTTP client
+ *            spans (src/telemetry/http-client.ts, undici's diagnostics channels),
  *            Memento's own GenAI/MCP spans and metrics, the turn recorder; trace file per
  *            MEMENTO_TRACE_FILE.
  *   peer     The only public instrumentation that covers openai 7: OpenInference's OpenAI
@@ -98,18 +99,27 @@ async function turns(args: { n: number; flushEach?: boolean }) {
   let failures = 0;
   let toolCalls = 0;
   let chatCalls = 0;
+  // Why turns failed (the first few): a failed turn does other work, so a count with one is void.
+  const why: string[] = [];
   const cpu0 = cpuMicros();
   const t0 = performance.now();
   for (let i = 0; i < args.n; i++) {
     const result = await session.agent.runTurn(nextMessage(), { user });
+    // What `memento chat` prints after every turn (cli/render.ts footer): the split of its
+    // time and the trace's self-check, which the result computes only when read.
+    void result.phases;
+    void result.selfCheck;
     // A long conversation would make every later turn bigger; each turn starts afresh.
     session.agent.history.clear(user);
     if (args.flushEach) await flush();
-    if (!result.ok || result.toolCalls !== 1) failures++;
+    if (!result.ok || result.toolCalls !== 1) {
+      failures++;
+      if (why.length < 5) why.push(result.error ? `${result.error.type}: ${result.error.message}` : `${result.toolCalls} tool calls (${result.tools.map((t) => `${t.name}${t.ok ? '' : ` ${t.errorType}`}`).join(', ')})`);
+    }
     toolCalls += result.toolCalls;
     chatCalls += result.chatCalls;
   }
-  return { n: args.n, cpuUs: cpuMicros() - cpu0, wallMs: performance.now() - t0, failures, toolCalls, chatCalls };
+  return { n: args.n, cpuUs: cpuMicros() - cpu0, wallMs: performance.now() - t0, failures, why, toolCalls, chatCalls };
 }
 
 // `gc` (under --expose-gc): the instruction-count benchmark starts every window from a

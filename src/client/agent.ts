@@ -34,7 +34,7 @@ import { DEFAULT_BOUNDS } from '../config.ts';
 import { telemetry } from '../telemetry/handle.ts';
 import type { SelfCheck } from '../telemetry/self-check.ts';
 import { selfCheckOf } from './turn-check.ts';
-import { spansFromReadableSpans, turnSplit, type TurnSplit } from '../traces/index.ts';
+import { spansFromReadableSpans, turnSplit, type TraceSpan } from '../traces/index.ts';
 
 /** Tool rounds after which the model must answer with what it has. */
 export const MAX_TOOL_ROUNDS = 5;
@@ -147,7 +147,9 @@ export class Agent {
     // telemetry down (and the recorder with it) before it prints the split.
     const result = (partial: Partial<TurnResult>): TurnResult => {
       const end = performance.now();
-      const measured = measuredSplit(turn.traceId);
+      // The turn's spans, converted once for both the split and the self-check.
+      const spans = recordedSpans(turn.traceId);
+      const measured = spans ? turnSplit(spans) : undefined;
       const phases = measured ?? splitTime(started, end, intervals);
       const out: TurnResult = {
         ok: false,
@@ -160,7 +162,7 @@ export class Agent {
         ...partial,
       };
       let checked: { value: SelfCheck | undefined } | undefined;
-      Object.defineProperty(out, 'selfCheck', { enumerable: true, get: () => (checked ??= { value: selfCheckOf(out) }).value });
+      Object.defineProperty(out, 'selfCheck', { enumerable: true, get: () => (checked ??= { value: selfCheckOf(out, spans) }).value });
       return out;
     };
 
@@ -378,11 +380,14 @@ export function jsonDepth(json: string, limit: number): number {
   return max;
 }
 
-/** The turn's split from its spans, as `memento traces` and Jaeger will show it. */
-function measuredSplit(traceId: string | undefined): TurnSplit | undefined {
+/**
+ * The turn's spans as the recorder holds them the moment the turn ends (undefined when it
+ * holds none): what its split, as `memento traces` and Jaeger will show it, and its
+ * self-check are taken from.
+ */
+function recordedSpans(traceId: string | undefined): TraceSpan[] | undefined {
   const recorded = traceId ? telemetry().recorder?.spans(traceId) : undefined;
-  if (!recorded?.length) return undefined;
-  return turnSplit(spansFromReadableSpans(recorded));
+  return recorded?.length ? spansFromReadableSpans(recorded) : undefined;
 }
 
 /** The text the model reads back from a tool: its text blocks, or its structured content. */

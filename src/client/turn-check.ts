@@ -5,7 +5,7 @@
  */
 import { telemetry } from '../telemetry/handle.ts';
 import { checkTurnTrace, type SelfCheck } from '../telemetry/self-check.ts';
-import { spansFromReadableSpans } from '../traces/model.ts';
+import { spansFromReadableSpans, type TraceSpan } from '../traces/model.ts';
 
 /** Tool calls the client refused itself never reach the server, so they have no spans to check. */
 const REFUSED_BY_CLIENT = new Set(['unknown_tool', 'invalid_arguments']);
@@ -17,12 +17,16 @@ export interface CheckedTurn {
   cancelled?: boolean;
 }
 
-/** Undefined when there is nothing to check: tracing is off, or the turn was cancelled midway. */
-export function selfCheckOf(turn: CheckedTurn): SelfCheck | undefined {
+/**
+ * Undefined when there is nothing to check: tracing is off, or the turn was cancelled midway.
+ * `spans`: the turn's spans already converted (the agent converts them once per turn for its
+ * split too); read from the recorder when not given.
+ */
+export function selfCheckOf(turn: CheckedTurn, spans?: readonly TraceSpan[]): SelfCheck | undefined {
   const recorder = telemetry().recorder;
   if (!turn.traceId || !recorder || turn.cancelled) return undefined;
   try {
-    return checkTurnTrace(spansFromReadableSpans(recorder.spans(turn.traceId)), {
+    return checkTurnTrace(spans ?? spansFromReadableSpans(recorder.spans(turn.traceId)), {
       traceId: turn.traceId,
       chatCalls: turn.chatCalls,
       toolCalls: turn.tools.filter((t) => !REFUSED_BY_CLIENT.has(t.errorType ?? '')).map((t) => ({ name: t.name, callId: t.callId })),

@@ -60,6 +60,12 @@ export interface HttpServerOptions extends ServerOptions {
   bodyTimeoutMs?: number | undefined;
   /** No MCP sessions: any replica can answer any request (use with a shared `storeUrl`). */
   stateless?: boolean | undefined;
+  /**
+   * How long an idle keep-alive connection stays open (default Node's 5 s). Benchmarks whose
+   * client runs under valgrind raise it: a client ~50× slower notices the server's close too
+   * late and sends its next request onto a closed socket (UND_ERR_SOCKET, a failed turn).
+   */
+  keepAliveTimeoutMs?: number | undefined;
 }
 
 export interface RunningHttpServer {
@@ -129,6 +135,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     stateless: options.stateless,
   });
   const server = createHttpServer(app);
+  if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? DEFAULT_PORT, host, () => {

@@ -30,8 +30,11 @@ function clean(value: AttributeValue | undefined): AttributeValue | undefined {
 
 export function redactAttributes(attributes: Attributes | undefined): void {
   if (!attributes) return;
-  for (const key of Object.keys(attributes)) {
+  // for…in: no array of keys per span; numbers and booleans (half of a span's values) are
+  // passed over without a call.
+  for (const key in attributes) {
     const before = attributes[key];
+    if (typeof before !== 'string' && !Array.isArray(before)) continue;
     const after = clean(before);
     if (after !== before) attributes[key] = after;
   }

@@ -204,26 +204,40 @@ const KIND_BY_API: Record<SpanKind, TraceSpanKind> = {
   [SpanKind.CONSUMER]: 'consumer',
 };
 
-/** The SDK's finished spans (the turn recorder's, an in-memory exporter's) in the same shape. */
+/**
+ * The SDK's finished spans (the turn recorder's, an in-memory exporter's) in the same shape.
+ * The client converts its turn's spans after every turn (split and self-check), so this makes
+ * one object per span and shares the span's attributes instead of copying them: a finished
+ * span's attributes no longer change (the SDK ignores setAttribute after end), and no view
+ * writes to a TraceSpan's attributes.
+ */
 export function spansFromReadableSpans(spans: readonly ReadableSpan[]): TraceSpan[] {
-  return spans.map((s) => {
+  const out: TraceSpan[] = new Array(spans.length);
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i]!;
     const ctx = s.spanContext();
     const service = s.resource.attributes[ATTR_SERVICE_NAME];
-    const parentSpanId = s.parentSpanContext?.spanId;
-    return finish({
+    const startMs = hrToMs(s.startTime);
+    // A span exported before it ended, or with a clock step backwards, still gets a sane length (finish()).
+    const endMs = Math.max(startMs, hrToMs(s.endTime));
+    const span: TraceSpan = {
       traceId: ctx.traceId,
       spanId: ctx.spanId,
-      ...(parentSpanId ? { parentSpanId } : {}),
       name: s.name,
       service: typeof service === 'string' ? service : '',
       kind: KIND_BY_API[s.kind] ?? 'internal',
-      startMs: hrToMs(s.startTime),
-      endMs: hrToMs(s.endTime),
-      attributes: { ...s.attributes },
+      startMs,
+      endMs,
+      durationMs: endMs - startMs,
+      attributes: s.attributes as Record<string, unknown>,
       status: s.status.code === SpanStatusCode.ERROR ? 'error' : s.status.code === SpanStatusCode.OK ? 'ok' : 'unset',
-      ...(s.status.message ? { statusMessage: s.status.message } : {}),
-    });
-  });
+    };
+    const parentSpanId = s.parentSpanContext?.spanId;
+    if (parentSpanId) span.parentSpanId = parentSpanId;
+    if (s.status.message) span.statusMessage = s.status.message;
+    out[i] = span;
+  }
+  return out;
 }
 
 export function isTurnRootSpan(span: TraceSpan): boolean {
