@@ -12,6 +12,7 @@ import { setLogSink } from '../../../src/log.ts';
 import { EmbeddedStorage } from '../../../src/server/storage/index.ts';
 import { MIN_PREFIX, tokenize, words } from '../../../src/server/storage/input.ts';
 import { type SearchFields, SqliteIndex } from '../../../src/server/storage/sqlite-index.ts';
+import { prng } from '../../../bench/lib/corpus.ts';
 import { tempDir } from '../../helpers/memento.ts';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -21,18 +22,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await dir.cleanup();
 });
-
-/** Deterministic numbers (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Words that begin one another ("cat" → "cats", "catalog"), short ones that match only whole
 // ("do", "a"), and a few common ones, so prefixes expand and idf varies.
