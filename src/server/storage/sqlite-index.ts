@@ -511,8 +511,13 @@ export class SqliteIndex {
     return row ? summaryOf(row) : undefined;
   }
 
+  /**
+   * How many memories the user has: search_users.docs, kept in the same transaction as every
+   * insert (put → addPostings) and removal (removeWhere → removePostings, dropUser), so it is
+   * exact without counting 100,000 rows (~5–8 ms) on every plain listing.
+   */
   count(user: string): number {
-    return (this.st('SELECT count(*) AS n FROM memories WHERE user = ?').get(user) as { n: number }).n;
+    return (this.st('SELECT docs FROM search_users WHERE user = ?').get(user) as { docs: number } | undefined)?.docs ?? 0;
   }
 
   list(user: string, f: ListFilter): { rows: IndexRow[]; total: number } {
@@ -524,7 +529,10 @@ export class SqliteIndex {
         const rows = this.st(
           `SELECT ${COLUMNS} FROM memories WHERE user = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?`,
         ).all(user, from, before, f.limit) as unknown as RawRow[];
-        const total = (this.st('SELECT count(*) AS n FROM memories WHERE user = ? AND id >= ? AND id < ?').get(user, from, to) as { n: number }).n;
+        const total =
+          f.fromId === undefined && f.toId === undefined
+            ? this.count(user)
+            : (this.st('SELECT count(*) AS n FROM memories WHERE user = ? AND id >= ? AND id < ?').get(user, from, to) as { n: number }).n;
         return { rows: rows.map(summaryOf), total };
       }
       const rows = this.st(

@@ -111,6 +111,10 @@ describe('search over the index', () => {
       }
     }
     const kept = [...docs.values()];
+    // The kept count a plain listing reports as its total (no rows counted) is the rows' own count.
+    expect(index.count('alice')).toBe(kept.length);
+    expect(index.list('alice', { tag: undefined, fromId: undefined, toId: undefined, beforeId: undefined, limit: 5 }).total).toBe(kept.length);
+    expect(index.count('nobody')).toBe(0);
     // Both kinds are searched: memories merged into the postings and ones still pending.
     const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
     const { pending } = db.prepare("SELECT pending FROM search_users WHERE user = 'alice'").get() as { pending: number };
