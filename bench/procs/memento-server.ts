@@ -30,6 +30,7 @@ serveParent(
   {
     ...processHandlers(),
     sessions: () => server.sessionCount(),
+    storageStarted: () => server.storageStarted(),
     flush: () => telemetry.forceFlush(),
   },
   { url: server.url, traced: telemetry.enabled },

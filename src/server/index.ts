@@ -75,6 +75,8 @@ export interface RunningHttpServer {
   port: number;
   /** Open MCP sessions (Streamable HTTP and SSE). */
   sessionCount(): number;
+  /** Resolves when the storage's start-up pass is over (it runs in the background; calls are answered meanwhile). */
+  storageStarted(): Promise<void>;
   /** Stops accepting, lets requests in progress finish (briefly), ends every session and waits for pending writes. */
   close(): Promise<void>;
 }
@@ -154,6 +156,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     host,
     port,
     sessionCount: () => app.sessionCount,
+    storageStarted: () => store.started ?? Promise.resolve(),
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

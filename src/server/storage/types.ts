@@ -96,6 +96,11 @@ export interface Storage {
   delete(user: string, idOrFile: string): Promise<MemorySummary>;
   /** Whether a store could succeed right now (for /health). */
   health(): Promise<StorageHealth>;
+  /**
+   * Resolves when the backend's start-up work is over (embedded: every user directory
+   * reconciled with the index, in the background; calls are answered meanwhile).
+   */
+  readonly started?: Promise<void>;
   /** Waits for writes in flight, then releases files and connections. */
   close(): Promise<void>;
 }
