@@ -1,8 +1,10 @@
 /*
  * The in-process API the client and the benchmarks use: serveStdio on any pair of streams,
- * startHttpServer's close() waiting for the work in progress.
+ * startHttpServer's close() waiting for the work in progress, and its storageStarted() telling
+ * when the start-up pass over the user directories is over (the scale benchmark waits for it).
  */
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveStdio, startHttpServer } from '../../src/server/index.ts';
@@ -54,5 +56,22 @@ describe('in-process API', () => {
     expect(server.sessionCount()).toBe(0);
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
     await client.close().catch(() => {});
+  });
+
+  it("startHttpServer's storageStarted() resolves once the start-up pass has been over every user directory", async () => {
+    // An old leftover of an interrupted write: only the start-up pass removes it, with no call made.
+    const userDir = join(data.path, 'grace');
+    await mkdir(userDir, { recursive: true, mode: 0o700 });
+    const leftover = join(userDir, '.tmp-4242-20240101-000000-000-0000abcd.content');
+    await writeFile(leftover, 'partial');
+    const old = new Date(Date.now() - 3600_000);
+    await utimes(leftover, old, old);
+    const server = await startHttpServer({ dataDir: data.path, port: 0, defaultUser: 'grace' });
+    try {
+      await server.storageStarted();
+      expect(await readdir(userDir)).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 });
