@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runMemento, tempDir } from '../helpers/memento.ts';
 import { OtlpJaeger } from '../helpers/otlp-jaeger.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 const stack = new OtlpJaeger();
@@ -23,13 +24,7 @@ beforeAll(async () => {
   await writeFile(config, 'global:\n  scrape_interval: 15s\nscrape_configs: []\n');
   prometheus = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir.path, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
   promUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ready = await fetch(`${promUrl}/-/ready`).then((r) => r.ok, () => false);
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error('prometheus did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor('Prometheus /-/ready', async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined), { timeoutMs: 30_000 });
 }, 40_000);
 afterAll(async () => {
   prometheus?.kill();

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './postgres.ts';
+import { freePort } from './memento.ts';
+import { waitFor } from './wait.ts';
 
 export interface RunningNginx {
   url: string;
@@ -52,16 +53,11 @@ http {
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await fetch(`${url}/health`);
-      break;
-    } catch {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`nginx did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitFor('nginx to accept connections', async () => (await fetch(`${url}/health`), true), {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    stop: () => (child.exitCode !== null ? `nginx exited with ${child.exitCode}: ${stderr}` : undefined),
+  });
   return {
     url,
     async stop() {

@@ -7,10 +7,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { freePort } from './memento.ts';
+import { waitFor } from './wait.ts';
 
 export interface RunningPostgres {
   /** postgres://memento@127.0.0.1:PORT/memento */
@@ -30,17 +31,6 @@ export function postgresBin(): string {
   const bin = versions.map((v) => join(root, v, 'bin')).find((b) => existsSync(join(b, 'initdb')));
   if (!bin) throw new Error("PostgreSQL is not installed: apt-get install -y postgresql (.ci/run does this)");
   return bin;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startPostgres(): Promise<RunningPostgres> {
@@ -65,19 +55,19 @@ export async function startPostgres(): Promise<RunningPostgres> {
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const url = `postgres://memento@127.0.0.1:${port}/postgres`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const probe = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
-    try {
-      await probe`SELECT 1`;
-      await probe.end();
-      break;
-    } catch (err) {
-      await probe.end({ timeout: 0 }).catch(() => {});
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`PostgreSQL did not start: ${String(err)}\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await waitFor(
+    'PostgreSQL to answer SELECT 1',
+    async () => {
+      const probe = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
+      try {
+        await probe`SELECT 1`;
+        return true;
+      } finally {
+        await probe.end({ timeout: 0 }).catch(() => {});
+      }
+    },
+    { stop: () => (child.exitCode !== null ? `postgres exited with ${child.exitCode}\n${stderr}` : undefined) },
+  );
   const admin = postgres(url, { max: 2, onnotice: () => {} });
   const urlFor = (database: string) => `postgres://memento@127.0.0.1:${port}/${database}`;
   return {

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createClient } from 'redis';
 import { freePort } from './memento.ts';
+import { waitFor } from './wait.ts';
 
 export interface RunningRedis {
   url: string;
@@ -28,22 +29,23 @@ export async function startRedis(dir: string): Promise<RunningRedis> {
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-      await client.close();
-      break;
-    } catch {
-      client.destroy();
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      if (Date.now() > deadline) throw new Error('redis-server did not answer PING within 20 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitFor(
+    'redis-server to answer PING',
+    async () => {
+      const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 500 } });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.ping();
+        await client.close();
+        return true;
+      } catch (err) {
+        client.destroy();
+        throw err;
+      }
+    },
+    { timeoutMs: 20_000, intervalMs: 50, stop: () => (child.exitCode !== null ? `redis-server exited with ${child.exitCode}` : undefined) },
+  );
   return {
     url,
     port,

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemento, tempDir } from '../helpers/memento.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { INITIALIZE, post } from './support.ts';
 
 let data: Awaited<ReturnType<typeof tempDir>>;
@@ -28,10 +29,7 @@ describe('memento serve under a session flood', () => {
       expect(refused.status).toBe(503);
       expect(refused.json.error.message).toMatch(/limit of 2 MCP sessions \(--max-sessions\)/);
       // Both expire after a second idle; the last one's end triggers the hand-back.
-      const deadline = Date.now() + 30_000;
-      while (!/returned memory after sessions ended/.test(server.stderr()) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitFor('the "returned memory" log line', () => (/returned memory after sessions ended/.test(server.stderr()) ? true : undefined), { timeoutMs: 30_000 });
       expect(server.stderr()).toMatch(/returned memory after sessions ended sessions=2/);
       expect((await post(`${server.url}/mcp`, INITIALIZE)).status).toBe(200);
     } finally {

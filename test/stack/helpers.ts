@@ -11,6 +11,7 @@ import { inject } from 'vitest';
 import { spansFromOtlpJson, type TraceSpan } from '../../src/traces/model.ts';
 import { readTraceFile } from '../../src/traces/file.ts';
 import { runMemento, type RunResult } from '../helpers/memento.ts';
+import { waitFor as sharedWaitFor } from '../helpers/wait.ts';
 import { collectorEnv, startProgram, stopProgram, type StackState } from '../../scripts/stack/run.ts';
 import { BASE_COLLECTOR_ENV } from './settings.ts';
 
@@ -34,20 +35,9 @@ export async function restartCollector(extra: Record<string, string> = {}): Prom
   await startProgram(state, 'collector');
 }
 
-/** Polls `probe` until it returns a value that is not undefined. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** The shared waiter (test/helpers/wait.ts), polling every 250 ms: the stack's programs answer in seconds. */
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return sharedWaitFor(what, probe, { timeoutMs, intervalMs: 250 });
 }
 
 export async function getJson(url: string): Promise<{ status: number; text: string; body: any }> {
