@@ -263,6 +263,19 @@ export function findTurnRoot(spans: readonly TraceSpan[]): TraceSpan | undefined
 }
 
 /**
+ * Start order, the same from every source: Jaeger keeps microseconds where the trace file keeps
+ * nanoseconds, so spans apart by less than a microsecond tie there. A tie puts the parent
+ * first, then goes by span id, never by the order a source happened to return them in.
+ */
+export function byStart(a: TraceSpan, b: TraceSpan): number {
+  return (
+    a.startMs - b.startMs ||
+    (b.parentSpanId === a.spanId ? -1 : a.parentSpanId === b.spanId ? 1 : 0) ||
+    (a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0)
+  );
+}
+
+/**
  * Spans grouped by trace id, newest trace first. A span seen twice (the same batch read
  * from two sources) is kept once.
  */
@@ -275,7 +288,7 @@ export function groupTraces(spans: Iterable<TraceSpan>): Trace[] {
   }
   const traces: Trace[] = [];
   for (const [traceId, group] of byTrace) {
-    const list = [...group.values()].sort((a, b) => a.startMs - b.startMs);
+    const list = [...group.values()].sort(byStart);
     const endMs = list.reduce((end, s) => Math.max(end, s.endMs), -Infinity);
     traces.push({ traceId, spans: list, startMs: list[0]?.startMs ?? 0, endMs });
   }

@@ -17,7 +17,7 @@ import {
 } from '../telemetry/semconv.ts';
 import { isChatSpan, isMcpClientSpan, turnSplit } from './analysis.ts';
 import { colors, formatMs, formatSplit, formatTime, pad, truncate, visibleLength } from './format.ts';
-import { findTurnRoot, type TraceSpan } from './model.ts';
+import { byStart, findTurnRoot, type TraceSpan } from './model.ts';
 import { forTerminal } from '../terminal.ts';
 
 export interface WaterfallOptions {
@@ -83,7 +83,7 @@ function layout(spans: readonly TraceSpan[]): Row[] {
     }
   }
   const root = findTurnRoot(tops);
-  tops.sort((a, b) => Number(b === root) - Number(a === root) || a.startMs - b.startMs);
+  tops.sort((a, b) => Number(b === root) - Number(a === root) || byStart(a, b));
 
   const rows: Row[] = [];
   const seen = new Set<string>();
@@ -135,7 +135,7 @@ function layout(spans: readonly TraceSpan[]): Row[] {
       category,
     };
     rows.push(row);
-    const kids = (children.get(span.spanId) ?? []).sort((a, b) => a.startMs - b.startMs);
+    const kids = (children.get(span.spanId) ?? []).sort(byStart);
     kids.forEach((kid, i) => visit(kid, row, shift, [...lastFlags, i === kids.length - 1], category));
   };
   for (const top of tops) visit(top, undefined, 0, [], 'other');

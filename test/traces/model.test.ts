@@ -154,6 +154,18 @@ describe('grouping into turns', () => {
     expect(groupTraces(spans).map((t) => t.traceId)).toContain(hexId('5e'));
   });
 
+  it('orders spans that start in the same microsecond the same way whatever order a source returned them in: parent first, then by span id', async () => {
+    const turn = await buildTurn({ startMs: T0, ms: 500, tools: [{ tool: 'get_memory', at: 10, ms: 100, server: { at: 10, ms: 80 } }] });
+    // As Jaeger gives them: start times cut to microseconds, so the tool call and the server span it caused tie.
+    const spans = spansFromReadableSpans([...turn.client, ...turn.server]).map((s) => ({ ...s, startMs: Math.floor(s.startMs * 1000) / 1000 }));
+    const orders = [spans, [...spans].reverse()].map((list) => groupTraces(list)[0]!.spans.map((s) => s.spanId));
+    expect(orders[1]).toEqual(orders[0]);
+    const tool = spans.find((s) => s.kind === 'client' && s.name.includes('get_memory'))!;
+    const server = spans.find((s) => s.parentSpanId === tool.spanId)!;
+    expect(server.startMs).toBe(tool.startMs);
+    expect(orders[0]!.indexOf(tool.spanId)).toBeLessThan(orders[0]!.indexOf(server.spanId));
+  });
+
   it('counts a span read twice once', async () => {
     const turn = await buildTurn({ startMs: T0, ms: 100, chats: [{ phase: 'intent', at: 0, ms: 50 }] });
     const spans = spansFromReadableSpans(turn.client);
