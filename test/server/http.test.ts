@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.ts';
 import { connect, httpServers, INITIALIZE, MCP_HEADERS, post, rawSession, rawToolCall } from './support.ts';
 
 /** A request with headers fetch would not let us forge (Host). */
@@ -21,15 +22,6 @@ function request(
     req.on('error', reject);
     req.end(options.body);
   });
-}
-
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const start = httpServers('memento-http-');
@@ -211,11 +203,7 @@ describe('sessions', () => {
     const idle = await rawSession(server.url);
     // An SDK client keeps its GET stream open: that session is in use, however quiet.
     const busy = await connect('http', server.url, { user: 'idle-test' });
-    const count = await until(
-      async () => server.sessionCount(),
-      (n) => n === 1,
-    );
-    expect(count).toBe(1);
+    await waitFor('one session left', () => (server.sessionCount() === 1 ? true : undefined), { intervalMs: 50 });
     const res = await post(`${server.url}/mcp`, rawToolCall(2, 'retrieve_memories', {}), {
       'mcp-session-id': idle,
       ...MCP_HEADERS,
@@ -224,7 +212,7 @@ describe('sessions', () => {
     expect((await busy.ok('retrieve_memories', {})).total).toBe(0);
     // Closing the client drops its stream without a DELETE; the timeout then ends its session.
     await busy.close();
-    expect(await until(async () => server.sessionCount(), (n) => n === 0)).toBe(0);
+    await waitFor('no session left', () => (server.sessionCount() === 0 ? true : undefined), { intervalMs: 50 });
   });
 
   it('ends a legacy SSE session when its stream closes', async () => {
@@ -232,7 +220,7 @@ describe('sessions', () => {
     const client = await connect('sse', server.url, { user: 'alice' });
     expect(server.sessionCount()).toBe(1);
     await client.close();
-    expect(await until(async () => server.sessionCount(), (n) => n === 0)).toBe(0);
+    await waitFor('no session left', () => (server.sessionCount() === 0 ? true : undefined), { intervalMs: 50 });
   });
 });
 

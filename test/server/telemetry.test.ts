@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemento, tempDir, type Running } from '../helpers/memento.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { OtlpReceiver, SPAN_KIND, STATUS, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { connect } from './support.ts';
 
@@ -142,10 +143,9 @@ describe('server telemetry', () => {
   });
 
   it('exports no token, no content and no name made from content', async () => {
-    const deadline = Date.now() + 10_000;
-    while (!receiver.metrics.some((m) => m.name === 'mcp.server.operation.duration') && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor('the server operation metric', () => (receiver.metrics.some((m) => m.name === 'mcp.server.operation.duration') ? true : undefined), {
+      intervalMs: 50,
+    });
     const raw = receiver.rawText();
     expect(raw.length).toBeGreaterThan(0);
     expect(raw).not.toContain(TOKEN);

@@ -4,6 +4,7 @@
  * line with hand edits (reconcile.ts). Several server processes may share a data directory:
  * the index is where they meet.
  */
+import { unlinkSync } from 'node:fs';
 import { readdir, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ import {
   ATTR_MEMENTO_MEMORY_ID,
   ATTR_MEMENTO_SEARCH_TERMS,
 } from '../../telemetry/semconv.ts';
-import { ensureOwnDir, ioFailure, kindOf, makeDataDir, readNoFollow, refuseLink, writeNewFile } from './fs-safe.ts';
+import { ensureOwnDir, ioFailure, kindOf, makeDataDir, readNoFollowSync, refuseLink, writeNewFile } from './fs-safe.ts';
 import { checkDeleteCall, checkListQuery, checkSearchQuery, checkStoreCall, checkUser, META_SUFFIX, notFound } from './input.ts';
 import { fieldsOf, removeLeftovers, writeMemory } from './memory-files.ts';
 import { idStamp, newId, previewOf, slugOf } from './naming.ts';
@@ -85,7 +86,7 @@ export class EmbeddedStorage implements Storage {
     // Writable at all? Asked first, so a read-only disk is named as such rather than as SQLite's complaint.
     const probe = path.join(this.dataDir, `.memento-health-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      await writeNewFile(probe, '');
+      writeNewFile(probe, '');
     } catch (err) {
       throw ioFailure('use the data directory', err, this.dataDir);
     } finally {
@@ -140,7 +141,7 @@ export class EmbeddedStorage implements Storage {
       if (this.closing) return;
       try {
         const dir = this.userDir(user);
-        if ((await kindOf(dir)) === 'dir') await removeLeftovers(dir, user);
+        if (kindOf(dir) === 'dir') await removeLeftovers(dir, user);
         await this.reconcile(user, 'full');
       } catch (err) {
         log.warn('could not bring a user directory in line with the index', { user, code: errorCode(err) ?? String(err) });
@@ -176,7 +177,7 @@ export class EmbeddedStorage implements Storage {
         active: 0,
         settled: false,
         created: undefined,
-        base: (async () => ({ recorded: this.db.dirMtime(user), stamp: await dirStamp(dir) }))(),
+        base: (async () => ({ recorded: this.db.dirMtime(user), stamp: dirStamp(dir) }))(),
       };
       this.bursts.set(user, burst);
     }
@@ -192,7 +193,7 @@ export class EmbeddedStorage implements Storage {
           try {
             const base = await burst.base;
             const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
-            const now = await dirStamp(dir);
+            const now = dirStamp(dir);
             if (expected !== undefined) this.db.transaction(() => this.db.advanceDirMtime(user, expected, now));
           } catch (err) {
             // The record stays behind: the next call compares names, which is slower, not wrong.
@@ -217,7 +218,7 @@ export class EmbeddedStorage implements Storage {
       const base = await burst.base;
       const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
       if (expected === undefined) return undefined;
-      const now = await dirStamp(this.userDir(user));
+      const now = dirStamp(this.userDir(user));
       return () => {
         if (burst.active !== 1) return;
         this.db.advanceDirMtime(user, expected, now);
@@ -235,7 +236,7 @@ export class EmbeddedStorage implements Storage {
   private async caughtUp(user: string): Promise<void> {
     const running = this.reconciling.get(user);
     if (running) await running;
-    const stamp = await dirStamp(this.userDir(user));
+    const stamp = dirStamp(this.userDir(user));
     const recorded = this.db.dirMtime(user);
     if (recorded === stamp) return;
     if (stamp === 'missing' && recorded === undefined) return;
@@ -268,19 +269,21 @@ export class EmbeddedStorage implements Storage {
           const dir = this.userDir(user);
           // Whether the directory exists was seen when the burst began (no stat of our own);
           // one removed by hand since then shows as ENOENT below and is made again.
-          const prepareDir = async () => {
-            await ensureOwnDir(dir, 'the user directory').catch((err: unknown) => {
+          const prepareDir = () => {
+            try {
+              ensureOwnDir(dir, 'the user directory');
+            } catch (err) {
               throw ioFailure('store the memory for a new user', err, this.dataDir);
-            });
+            }
             // A new, empty directory: nothing to index, so the index matches it now.
             const recorded = this.db.dirMtime(user);
             if (recorded === undefined || recorded === 'missing') {
-              const created = await dirStamp(dir);
+              const created = dirStamp(dir);
               this.db.transaction(() => this.db.setDirMtime(user, created));
               burst.created = created;
             }
           };
-          if ((await burst.base).stamp === 'missing') await prepareDir();
+          if ((await burst.base).stamp === 'missing') prepareDir();
           const createdMs = Date.now();
           const id = newId(createdMs);
           const base = valid.base ?? slugOf(valid.description || valid.content);
@@ -296,11 +299,14 @@ export class EmbeddedStorage implements Storage {
               },
               (file) => this.reserved.delete(`${user}/${file}`),
             );
-          const written = await write().catch(async (err: unknown) => {
+          let written: ReturnType<typeof write>;
+          try {
+            written = write();
+          } catch (err) {
             if (errorCode(err) !== 'ENOENT') throw err;
-            await prepareDir();
-            return write();
-          });
+            prepareDir();
+            written = write();
+          }
           const row = {
             id,
             file: written.file,
@@ -345,7 +351,7 @@ export class EmbeddedStorage implements Storage {
         span.setAttribute(ATTR_MEMENTO_MEMORY_ID, row.id);
         let content: string;
         try {
-          content = (await readNoFollow(path.join(this.userDir(user), row.file), 'the memory file')).text;
+          content = readNoFollowSync(path.join(this.userDir(user), row.file), 'the memory file').text;
         } catch (err) {
           if (errorCode(err) === 'ENOENT') throw notFound(idOrFile);
           throw err;
@@ -402,20 +408,22 @@ export class EmbeddedStorage implements Storage {
           try {
             const dir = this.userDir(user);
             const contentPath = path.join(dir, row.file);
-            if ((await kindOf(contentPath)) === 'link') throw refuseLink('the memory file', contentPath);
+            if (kindOf(contentPath) === 'link') throw refuseLink('the memory file', contentPath);
             let gone = false;
             try {
               // The commit: without its sidecar the memory no longer exists.
-              await unlink(contentPath + META_SUFFIX);
+              unlinkSync(contentPath + META_SUFFIX);
             } catch (err) {
               if (errorCode(err) !== 'ENOENT') throw err;
               // Another process deleted it a moment ago.
               gone = true;
             }
             if (!gone) {
-              await unlink(contentPath).catch((err: unknown) => {
+              try {
+                unlinkSync(contentPath);
+              } catch (err) {
                 if (errorCode(err) !== 'ENOENT') log.warn("could not remove a deleted memory's content", { code: errorCode(err) });
-              });
+              }
             }
             const settle = await this.settleStep(user, burst);
             dbSpan('sqlite', 'DELETE', 'memories', () =>
@@ -442,7 +450,12 @@ export class EmbeddedStorage implements Storage {
 
   /** Why a store could not succeed now, as one sentence; undefined when it could. */
   private async problem(): Promise<string | undefined> {
-    const kind = await kindOf(this.dataDir).catch(() => 'other' as const);
+    let kind: ReturnType<typeof kindOf>;
+    try {
+      kind = kindOf(this.dataDir);
+    } catch {
+      kind = 'other';
+    }
     if (kind !== 'dir' && kind !== 'link') {
       return `The data directory ${this.dataDir} ${kind === 'missing' ? 'no longer exists' : 'is not a directory'}: restore it or restart the server with another --data-dir.`;
     }
@@ -463,7 +476,7 @@ export class EmbeddedStorage implements Storage {
     }
     const probe = path.join(this.dataDir, `.memento-health-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      await writeNewFile(probe, 'x'.repeat(4096));
+      writeNewFile(probe, 'x'.repeat(4096));
     } catch (err) {
       return ioFailure('write to the data directory', err, this.dataDir).message;
     } finally {

@@ -12,7 +12,8 @@
  * removed: the second is recognised by sharing the temporary file's inode, never by its name,
  * so a person's own `20240101_120000_notes.txt` is never touched.
  */
-import { link, lstat, readdir, unlink } from 'node:fs/promises';
+import { linkSync, unlinkSync } from 'node:fs';
+import { lstat, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../../log.ts';
 import { ID_PATTERN, META_SUFFIX } from './input.ts';
@@ -101,12 +102,12 @@ export interface WritePlan {
  * name is tried, for names this process is writing right now; a name another process holds
  * fails the link and the next one is tried. Returns the name used and both files' modification times.
  */
-export async function writeMemory(
+export function writeMemory(
   dir: string,
   plan: WritePlan,
   reserve: (file: string) => boolean,
   release: (file: string) => void,
-): Promise<{ file: string; contentMtimeMs: number; metaMtimeMs: number }> {
+): { file: string; contentMtimeMs: number; metaMtimeMs: number } {
   const created = new Date(plan.createdMs).toISOString();
   const sidecar = (file: string) =>
     `${JSON.stringify({ version: SIDECAR_VERSION, id: plan.id, file, description: plan.description, tags: plan.tags, created, size: plan.size }, null, 2)}\n`;
@@ -117,26 +118,26 @@ export async function writeMemory(
   let metaMtimeMs = 0;
   try {
     // The times the index keeps come from the writes themselves: linking changes neither.
-    const { mtimeMs: contentMtimeMs } = await writeNewFile(tempContent, plan.content);
+    const { mtimeMs: contentMtimeMs } = writeNewFile(tempContent, plan.content);
     for (let n = 1; n <= MAX_NAME_ATTEMPTS; n++) {
       const file = candidateName(plan.createdMs, plan.base, plan.ext, n);
       if (!reserve(file)) continue;
       held.push(file);
       try {
-        await link(tempContent, path.join(dir, file));
+        linkSync(tempContent, path.join(dir, file));
       } catch (err) {
         if (errorCode(err) === 'EEXIST') continue;
         throw err;
       }
       try {
-        if (sidecarFor === undefined) metaMtimeMs = (await writeNewFile(tempMeta, sidecar(file))).mtimeMs;
-        else if (sidecarFor !== file) metaMtimeMs = (await rewriteOwnFile(tempMeta, sidecar(file))).mtimeMs;
+        if (sidecarFor === undefined) metaMtimeMs = (writeNewFile(tempMeta, sidecar(file))).mtimeMs;
+        else if (sidecarFor !== file) metaMtimeMs = (rewriteOwnFile(tempMeta, sidecar(file))).mtimeMs;
         sidecarFor = file;
         // The commit: from here on the memory exists.
-        await link(tempMeta, path.join(dir, file + META_SUFFIX));
+        linkSync(tempMeta, path.join(dir, file + META_SUFFIX));
       } catch (err) {
         // Ours, linked a moment ago from our temporary file: safe to take back.
-        await unlink(path.join(dir, file)).catch(() => {});
+        quietUnlink(path.join(dir, file));
         // A sidecar name someone else holds (a stray .meta.json): try the next name.
         if (errorCode(err) === 'EEXIST') continue;
         throw err;
@@ -146,7 +147,17 @@ export async function writeMemory(
     throw Object.assign(new Error('every candidate name is taken'), { code: 'EEXIST' });
   } finally {
     for (const file of held) release(file);
-    await Promise.all([unlink(tempContent).catch(() => {}), unlink(tempMeta).catch(() => {})]);
+    quietUnlink(tempContent);
+    quietUnlink(tempMeta);
+  }
+}
+
+/** Removes a file of this write if it is there (a temporary file, or a name linked a moment ago). */
+function quietUnlink(p: string): void {
+  try {
+    unlinkSync(p);
+  } catch {
+    // Not there (never made, or already gone): nothing to take back.
   }
 }
 

@@ -12,6 +12,7 @@
  *
  * Symbolic links are never followed: a linked sidecar or content file is not a memory (logged).
  */
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../../log.ts';
@@ -27,15 +28,11 @@ const BATCH = 500;
 const PROGRESS_FROM = 1000;
 
 /** The directory's mtime in nanoseconds as text, "missing" when it does not exist. */
-export async function dirStamp(dir: string): Promise<string> {
-  try {
-    const info = await lstat(dir, { bigint: true });
-    if (info.isSymbolicLink()) throw refuseLink('the user directory', dir);
-    return String(info.mtimeNs);
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return 'missing';
-    throw err;
-  }
+export function dirStamp(dir: string): string {
+  const info = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+  if (!info) return 'missing';
+  if (info.isSymbolicLink()) throw refuseLink('the user directory', dir);
+  return String(info.mtimeNs);
 }
 
 export interface ReconcileResult {
@@ -53,7 +50,7 @@ export async function reconcileUser(
 ): Promise<ReconcileResult> {
   const result: ReconcileResult = { added: 0, updated: 0, removed: 0 };
   // Before listing: a change made while we work then shows as a change next time.
-  const stamp = await dirStamp(dir);
+  const stamp = dirStamp(dir);
   if (stamp === 'missing') {
     if (index.files(user).size > 0) {
       log.warn('a user directory was removed by hand; forgetting its memories', { user });
