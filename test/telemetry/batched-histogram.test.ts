@@ -132,7 +132,7 @@ const STEPS: ((p: Pipeline) => void | 'collect')[] = [
 ];
 
 function histogramOf(exported: unknown) {
-  const request = exported as { resourceMetrics: { scopeMetrics: { scope: { name: string }; metrics: { name: string; histogram?: { aggregationTemporality: number; dataPoints: { count: number | string }[] } }[] }[] }[] };
+  const request = exported as { resourceMetrics: { scopeMetrics: { scope: { name: string }; metrics: { name: string; histogram?: { aggregationTemporality: number; dataPoints: { count: number | string; attributes: { key: string }[] }[] } }[] }[] }[] };
   if (!request) return { scopes: [], metric: undefined };
   const scopes = request.resourceMetrics[0]!.scopeMetrics;
   return { scopes: scopes.map((s) => s.scope.name), metric: scopes.flatMap((s) => s.metrics).find((m) => m.name === METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK) };
@@ -166,7 +166,7 @@ describe('time_per_output_chunk batched per call', () => {
         [...sets.map((set, i) => (p: Pipeline) => p.call([i + 1, 2 * i + 1], set)), collect, (p) => p.call([9], sets[4]!), (p) => p.call([4], sets[0]!), collect],
         3,
       );
-      const points = (histogramOf(exports[0]).metric?.histogram?.dataPoints ?? []) as { attributes: { key: string }[] }[];
+      const points = histogramOf(exports[0]).metric?.histogram?.dataPoints ?? [];
       expect(points.some((d) => d.attributes.some((a) => a.key === 'otel.metric.overflow'))).toBe(true);
     });
   }
@@ -174,8 +174,9 @@ describe('time_per_output_chunk batched per call', () => {
   it('is not used by a reader that aggregates histograms otherwise', () => {
     const histogram = new BatchedHistogram(METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, TIME_PER_OUTPUT_CHUNK_OPTIONS, { name: METER_NAME, version: VERSION });
     const producer = histogram.producer();
-    const exponential = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-    exponential.selectAggregation = () => ({ type: AggregationType.EXPONENTIAL_HISTOGRAM });
+    const exponential = Object.assign(new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), {
+      selectAggregation: () => ({ type: AggregationType.EXPONENTIAL_HISTOGRAM }) as const,
+    });
     producer.bind(new PeriodicExportingMetricReader({ exporter: exponential, metricProducers: [producer] }));
     expect(histogram.usable()).toBe(false);
   });
