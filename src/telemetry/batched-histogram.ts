@@ -16,8 +16,9 @@
  * compares the OTLP export with the SDK's histogram's for both temporalities.
  *
  * Only for readers that aggregate histograms the default way; setup.ts falls back to the
- * SDK's histogram otherwise (a reader it did not build, or
- * OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=base2_exponential_bucket_histogram).
+ * SDK's histogram otherwise (a reader it did not build, or an exporter whose aggregation
+ * preference is not the default, e.g. exponential buckets; the installed OTLP exporter reads
+ * no environment variable for that).
  */
 import { diag, ValueType, type Attributes, type HrTime, type MetricAdvice } from '@opentelemetry/api';
 import { millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
