@@ -277,6 +277,6 @@ export class ChatSpan {
     }
     // Streaming calls only (gen-ai metrics: "SHOULD NOT be reported otherwise").
     if (outcome?.firstChunkMs !== undefined) m.genAiTimeToFirstChunk.record(outcome.firstChunkMs / 1000, base);
-    for (const gap of outcome?.chunkGapsMs ?? []) m.genAiTimePerOutputChunk.record(gap / 1000, base);
+    if (outcome?.chunkGapsMs) m.genAiTimePerOutputChunk.recordEach(outcome.chunkGapsMs, base, 1000);
   }
 }

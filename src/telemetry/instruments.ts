@@ -3,7 +3,7 @@
  * provider, so an instrument made before the SDK registered its MeterProvider would stay a
  * no-op for the life of the process.
  */
-import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
+import { metrics, type Attributes, type Counter, type Histogram } from '@opentelemetry/api';
 import {
   BUCKETS_GEN_AI_OPERATION_DURATION_S,
   BUCKETS_GEN_AI_TOKEN_USAGE,
@@ -23,6 +23,17 @@ import {
 } from './semconv.ts';
 import { VERSION } from '../version.ts';
 
+/** Several values with one attribute set: `record(values[i] / divisor, attributes)` for each. */
+export interface ValuesRecorder {
+  recordEach(values: readonly number[], attributes: Attributes, divisor?: number): void;
+}
+
+export const TIME_PER_OUTPUT_CHUNK_OPTIONS = {
+  unit: 's',
+  description: 'Time per output chunk, recorded for each chunk received after the first one.',
+  advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S },
+};
+
 export interface Instruments {
   genAiOperationDuration: Histogram;
   genAiTokenUsage: Histogram;
@@ -32,17 +43,39 @@ export interface Instruments {
   genAiCacheReadTokens: Counter;
   genAiReasoningTokens: Counter;
   genAiTimeToFirstChunk: Histogram;
-  genAiTimePerOutputChunk: Histogram;
+  /** One value per streamed chunk: batched per call (batched-histogram.ts) when setup.ts could. */
+  genAiTimePerOutputChunk: ValuesRecorder;
   mcpClientOperationDuration: Histogram;
   mcpServerOperationDuration: Histogram;
   turnDuration: Histogram;
 }
 
+/** The instrumentation scope of Memento's metrics (with VERSION). */
+export const METER_NAME = 'memento';
+
 let cached: Instruments | undefined;
+let batchedTimePerOutputChunk: ValuesRecorder | undefined;
+
+/**
+ * setup.ts, when every metric reader takes it: time_per_output_chunk from a histogram that
+ * hashes the attribute set once per call instead of once per chunk (batched-histogram.ts).
+ */
+export function useBatchedTimePerOutputChunk(recorder: ValuesRecorder): void {
+  batchedTimePerOutputChunk = recorder;
+  if (cached) cached.genAiTimePerOutputChunk = recorder;
+}
+
+function perValue(histogram: Histogram): ValuesRecorder {
+  return {
+    recordEach(values, attributes, divisor = 1) {
+      for (const value of values) histogram.record(value / divisor, attributes);
+    },
+  };
+}
 
 export function instruments(): Instruments {
   if (cached) return cached;
-  const meter = metrics.getMeter('memento', VERSION);
+  const meter = metrics.getMeter(METER_NAME, VERSION);
   cached = {
     genAiOperationDuration: meter.createHistogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
       unit: 's',
@@ -75,11 +108,7 @@ export function instruments(): Instruments {
       description: 'Time to receive the first chunk, measured from when the client issues the generation request to when the first chunk is received in the response stream.',
       advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_OPERATION_DURATION_S },
     }),
-    genAiTimePerOutputChunk: meter.createHistogram(METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, {
-      unit: 's',
-      description: 'Time per output chunk, recorded for each chunk received after the first one.',
-      advice: { explicitBucketBoundaries: BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S },
-    }),
+    genAiTimePerOutputChunk: batchedTimePerOutputChunk ?? perValue(meter.createHistogram(METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, TIME_PER_OUTPUT_CHUNK_OPTIONS)),
     mcpClientOperationDuration: meter.createHistogram(METRIC_MCP_CLIENT_OPERATION_DURATION, {
       unit: 's',
       description: 'The duration of the MCP request or notification as observed on the sender from the time it was sent until the response or ack is received.',

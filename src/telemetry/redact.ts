@@ -9,7 +9,7 @@
  */
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
-import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { PushMetricExporter, ResourceMetrics, ScopeMetrics } from '@opentelemetry/sdk-metrics';
 import type { ExportResult } from '@opentelemetry/core';
 import { redact } from '../log.ts';
 
@@ -76,6 +76,23 @@ export class RedactingSpanProcessor implements SpanProcessor {
 }
 
 /**
+ * One ScopeMetrics per scope, as the SDK alone makes them: a MetricProducer's metrics
+ * (batched-histogram.ts) come in an entry of their own after the SDK's, with the same scope.
+ */
+function foldScopes(metrics: ResourceMetrics): void {
+  const scopes = metrics.scopeMetrics;
+  if (scopes.length < 2) return;
+  const kept: ScopeMetrics[] = [];
+  for (const entry of scopes) {
+    const { name, version, schemaUrl } = entry.scope;
+    const same = kept.find((k) => k.scope.name === name && k.scope.version === version && k.scope.schemaUrl === schemaUrl);
+    if (same) same.metrics = same.metrics.concat(entry.metrics);
+    else kept.push(entry);
+  }
+  if (kept.length < scopes.length) metrics.scopeMetrics = kept;
+}
+
+/**
  * The same scrubbing for metrics on their way to OTLP: Memento's metric attributes are fixed,
  * low-cardinality sets (no URL, no message), so this is a guarantee rather than a filter.
  */
@@ -83,6 +100,7 @@ export function redactingMetricExporter(inner: PushMetricExporter): PushMetricEx
   return {
     export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
       try {
+        foldScopes(metrics);
         for (const scope of metrics.scopeMetrics) {
           for (const metric of scope.metrics) {
             for (const point of metric.dataPoints as { attributes: Attributes }[]) {

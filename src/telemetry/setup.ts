@@ -31,6 +31,7 @@ import {
 } from '@opentelemetry/resources';
 import {
   ATTR_SERVICE_VERSION,
+  METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK,
   SERVICE_NAME_CLIENT,
   SERVICE_NAME_SERVER,
 } from './semconv.ts';
@@ -42,6 +43,8 @@ import { redactingMetricExporter, RedactingSpanProcessor } from './redact.ts';
 import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
 import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
 import { TurnRecorder } from './turn-recorder.ts';
+import { BatchedHistogram } from './batched-histogram.ts';
+import { METER_NAME, TIME_PER_OUTPUT_CHUNK_OPTIONS, useBatchedTimePerOutputChunk } from './instruments.ts';
 import { disabledTelemetry as disabled, installTelemetry, telemetry, telemetryInstalled, type Role, type Telemetry } from './handle.ts';
 import { VERSION } from '../version.ts';
 
@@ -145,17 +148,27 @@ function start(role: Role, options: StartOptions): Telemetry {
   spanProcessors.push(...(options.spanProcessors ?? []));
 
   const metricReaders: IMetricReader[] = [...(options.metricReaders ?? [])];
+  // time_per_output_chunk, one value per streamed chunk, batched per call (batched-histogram.ts).
+  const chunkGaps = new BatchedHistogram(METRIC_GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK, TIME_PER_OUTPUT_CHUNK_OPTIONS, { name: METER_NAME, version: VERSION });
   if (exports(OTEL_SETTINGS.metricsExporter)) {
     const interval = otelSetting(OTEL_SETTINGS.metricInterval);
-    metricReaders.push(
-      new PeriodicExportingMetricReader({
-        exporter: guarded(redactingMetricExporter(new OTLPMetricExporter()), collectorFor(otlpEndpoint('METRICS'))),
-        exportIntervalMillis: interval,
-        // The reader refuses a timeout longer than its interval.
-        exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),
-      }),
-    );
+    // The client's only: the server streams no chat.
+    const producer = role === 'client' ? chunkGaps.producer() : undefined;
+    const reader = new PeriodicExportingMetricReader({
+      exporter: guarded(redactingMetricExporter(new OTLPMetricExporter()), collectorFor(otlpEndpoint('METRICS'))),
+      exportIntervalMillis: interval,
+      // The reader refuses a timeout longer than its interval.
+      exportTimeoutMillis: Math.min(interval, otelSetting(OTEL_SETTINGS.metricTimeout)),
+      ...(producer ? { metricProducers: [producer] } : {}),
+    });
+    producer?.bind(reader);
+    metricReaders.push(reader);
   }
+  // Every reader must take the batched histogram, or none does: a reader given by the caller
+  // has no producer, and one that aggregates histograms otherwise (exponential buckets) would
+  // need the SDK's aggregation. Then the SDK's histogram records each chunk.
+  if (!options.metricReaders?.length && chunkGaps.usable()) useBatchedTimePerOutputChunk(chunkGaps);
+  else chunkGaps.disable();
 
   const instrumentations: Instrumentation[] = [
     new HttpClientSpans({

@@ -14,7 +14,8 @@ const SRC = join(ROOT, 'src');
 /** Packages that are the SDK (or load it); `@opentelemetry/api` and semantic-conventions are not. */
 const SDK = /^@opentelemetry\/(sdk-|exporter-|instrumentation|resources|core|otlp-)/;
 /**
- * The files allowed to load SDK packages: the set-up and the exporters it builds, and
+ * The files allowed to load SDK packages: the set-up and the exporters (and the batched
+ * histogram's metric producer) it builds, and
  * otel-env.ts, which reads the OTEL_* variables through @opentelemetry/core's own env helpers
  * (so they mean what they mean to the SDK); the span code that uses it runs only in the
  * commands that started the SDK anyway, and the entry-point test below keeps it out of
@@ -22,7 +23,7 @@ const SDK = /^@opentelemetry\/(sdk-|exporter-|instrumentation|resources|core|otl
  */
 // doctor.ts takes suppressTracing from @opentelemetry/core for its own probes; it runs as the
 // client, with the SDK started, and is imported only when `memento doctor` runs.
-const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts', 'telemetry/otel-env.ts', 'cli/commands/doctor.ts']);
+const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/batched-histogram.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts', 'telemetry/otel-env.ts', 'cli/commands/doctor.ts']);
 
 interface Imports {
   /** Static value imports (not `import type`, not `await import()`). */

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtlpReceiver, SPAN_KIND, STATUS, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { freePort, runMemento, startInteractive, startMemento, tempDir, type Running } from '../helpers/memento.ts';
+import { BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S } from '../../src/telemetry/semconv.ts';
 
 const receiver = new OtlpReceiver();
 let data: { path: string; cleanup: () => Promise<void> };
@@ -268,6 +269,12 @@ describe('turn shapes', () => {
     };
     await receiver.waitFor(() => firstChunks().count >= 2);
     expect(firstChunks()).toEqual({ unit: 's', count: 2 });
+    // One value per chunk after the first (batched per call in the client, batched-histogram.ts).
+    const perChunk = receiver.metrics.findLast((m) => m.name === 'gen_ai.client.operation.time_per_output_chunk');
+    const chunkPoints = (perChunk?.data as { dataPoints?: { count?: string | number; explicitBounds?: number[] }[] } | undefined)?.dataPoints ?? [];
+    expect(perChunk?.unit).toBe('s');
+    expect(chunkPoints[0]?.explicitBounds).toEqual(BUCKETS_GEN_AI_TIME_PER_OUTPUT_CHUNK_S);
+    expect(chunkPoints.reduce((n, p) => n + Number(p.count ?? 0), 0)).toBeGreaterThan(2);
   });
 
   it('time to the first answer token: on the chat spans, the root, and in ask --json', async () => {
