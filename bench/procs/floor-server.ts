@@ -50,7 +50,7 @@ function newServer(): McpServer {
   return server;
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+async function readJson(req: import('node:http').IncomingMessage): Promise<unknown> {
   const parts: Buffer[] = [];
   for await (const c of req as AsyncIterable<Buffer>) parts.push(c);
   return parts.length ? JSON.parse(Buffer.concat(parts).toString('utf8')) : undefined;
