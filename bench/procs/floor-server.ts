@@ -4,17 +4,43 @@
  * /sse + /messages), or on stdio. Whatever Memento takes beyond this on the same transport is
  * Memento's own cost: tools, schemas, storage, identity and tracing.
  *
- * argv: http | stdio [json]: with `json`, Streamable HTTP answers POSTs with plain JSON
- * (enableJsonResponse), the mode Memento's server uses, instead of an SSE stream per POST.
+ * argv: http | stdio [json] [traced | otel]: with `json`, Streamable HTTP answers POSTs with plain
+ * JSON (enableJsonResponse), the mode Memento's server uses, instead of an SSE stream per POST.
+ *
+ * `traced`: the same server with the telemetry Memento's traced server has, and nothing else of
+ * Memento: the OpenTelemetry setup of `memento serve` (src/telemetry/setup.ts: the SDK,
+ * instrumentation-http, the redacting processor, the batch processor and OTLP exporter from the
+ * OTEL_* environment), the HTTP peer on the context and the MCP span decorator on each
+ * transport (src/telemetry/mcp.ts), as src/server/http does. What it costs per call over the
+ * plain floor is what tracing costs a call before any Memento tool or storage code runs.
+ * `otel`: the setup and instrumentation-http only, no MCP decorator (splits the two).
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+
+const flags = process.argv.slice(3);
+const tracing = flags.includes('traced') ? 'traced' : flags.includes('otel') ? 'otel' : undefined;
+// The SDK first, as memento-server.ts and the CLI do, so its instrumentations are in place
+// before node:http and the MCP SDK are loaded.
+const telemetry = tracing ? (await import('../../src/telemetry/setup.ts')).startTelemetry('server') : undefined;
+const { default: http } = await import('node:http');
+const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
+const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
+const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
+const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+const { isInitializeRequest } = await import('@modelcontextprotocol/sdk/types.js');
+type Transport = import('@modelcontextprotocol/sdk/shared/transport.js').Transport;
+type McpServer = InstanceType<typeof McpServer>;
+type StreamableHTTPServerTransport = InstanceType<typeof StreamableHTTPServerTransport>;
+type SSEServerTransport = InstanceType<typeof SSEServerTransport>;
+const mcpSpans = tracing === 'traced' ? await import('../../src/telemetry/mcp.ts') : undefined;
+const peer = tracing === 'traced' ? await import('../../src/telemetry/peer.ts') : undefined;
+const { context } = await import('@opentelemetry/api');
+
+/** The transport as Memento's traced server connects it (src/server/http/routes.ts `traced`). */
+function decorated(transport: Transport, kind: 'http' | 'sse' | 'stdio'): Transport {
+  return mcpSpans ? mcpSpans.instrumentServerTransport(transport, { transport: kind }) : transport;
+}
 
 function newServer(): McpServer {
   const server = new McpServer({ name: 'floor', version: '1.0.0' }, { capabilities: { tools: {} } });
@@ -24,19 +50,19 @@ function newServer(): McpServer {
   return server;
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+async function readJson(req: import('node:http').IncomingMessage): Promise<unknown> {
   const parts: Buffer[] = [];
   for await (const c of req as AsyncIterable<Buffer>) parts.push(c);
   return parts.length ? JSON.parse(Buffer.concat(parts).toString('utf8')) : undefined;
 }
 
 if (process.argv[2] === 'stdio') {
-  await newServer().connect(new StdioServerTransport());
+  await newServer().connect(decorated(new StdioServerTransport(), 'stdio'));
 } else {
   const { serveParent, processHandlers } = await import('../lib/child.ts');
   const streamable = new Map<string, StreamableHTTPServerTransport>();
   const sse = new Map<string, SSEServerTransport>();
-  const app = http.createServer(async (req, res) => {
+  const handle = async (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/mcp') {
@@ -47,11 +73,11 @@ if (process.argv[2] === 'stdio') {
           if (!transport && isInitializeRequest(body)) {
             const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
               sessionIdGenerator: () => randomUUID(),
-              enableJsonResponse: process.argv[3] === 'json',
+              enableJsonResponse: flags.includes('json'),
               onsessioninitialized: (sid) => void streamable.set(sid, t),
             });
             t.onclose = () => t.sessionId && streamable.delete(t.sessionId);
-            await newServer().connect(t);
+            await newServer().connect(decorated(t, 'http'));
             transport = t;
           }
           if (!transport) return void res.writeHead(404).end();
@@ -65,7 +91,7 @@ if (process.argv[2] === 'stdio') {
         const t = new SSEServerTransport('/messages', res);
         sse.set(t.sessionId, t);
         res.on('close', () => sse.delete(t.sessionId));
-        await newServer().connect(t);
+        await newServer().connect(decorated(t, 'sse'));
         return;
       }
       if (url.pathname === '/messages' && req.method === 'POST') {
@@ -77,7 +103,9 @@ if (process.argv[2] === 'stdio') {
     } catch (err) {
       if (!res.headersSent) res.writeHead(500).end(String(err));
     }
-  });
+  };
+  // Who called, for the MCP server span (src/server/http/app.ts does the same when traced).
+  const app = http.createServer(peer ? (req, res) => void context.with(peer.withPeer(context.active(), req.socket), () => handle(req, res)) : (req, res) => void handle(req, res));
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  serveParent(processHandlers(), { url: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
+  serveParent({ ...processHandlers(), flush: () => telemetry?.forceFlush() }, { traced: telemetry?.enabled ?? false, url: `http://127.0.0.1:${(app.address() as AddressInfo).port}` });
 }

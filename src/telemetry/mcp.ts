@@ -292,7 +292,7 @@ class InstrumentedTransport implements Transport {
   private startServerSpan(msg: Message): Context {
     const parent = extractTraceContext(msg.params?._meta);
     // The ambient context here is the HTTP server span of the request that carried the
-    // message (instrumentation-http), if any: recorded as a link, never as the parent.
+    // message (telemetry/http-server.ts), if any: recorded as a link, never as the parent.
     const ambient = trace.getSpanContext(context.active());
     const links: Link[] = ambient && trace.isSpanContextValid(ambient) ? [{ context: ambient }] : [];
     const tool = targetOf(msg);

@@ -10,7 +10,6 @@
  * local trace file (MEMENTO_TRACE_FILE) and, in the client, an in-memory recorder of the
  * last turns for the terminal summary and `/trace`.
  */
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { createNoopMeter, diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { inspect } from 'node:util';
@@ -20,7 +19,6 @@ import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import {
   envDetector,
@@ -36,6 +34,7 @@ import {
   SERVICE_NAME_SERVER,
 } from './semconv.ts';
 import { HttpClientSpans } from './http-client.ts';
+import { HttpServerSpans } from './http-server.ts';
 import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
 import { log, redact } from '../log.ts';
@@ -182,7 +181,8 @@ function start(role: Role, options: StartOptions): Telemetry {
   ];
   if (role === 'server') {
     instrumentations.push(
-      new HttpInstrumentation({
+      // instrumentation-http's server span, without its per-request emitter binding (http-server.ts).
+      new HttpServerSpans({
         // Health probes every few seconds would bury the traces worth reading, and an SSE
         // stream (GET /mcp, GET /sse) lives as long as its session: a span for it would be a
         // trace of its own that never belongs to a turn. The MCP requests it carries are
@@ -190,8 +190,6 @@ function start(role: Role, options: StartOptions): Telemetry {
         ignoreIncomingRequestHook: (req) =>
           (req.url ?? '').startsWith('/health') ||
           (req.method === 'GET' && String(req.headers.accept ?? '').includes('text/event-stream')),
-        // The server makes no HTTP calls of its own besides OTLP exports.
-        disableOutgoingRequestInstrumentation: true,
       }),
     );
   }
@@ -210,18 +208,11 @@ function start(role: Role, options: StartOptions): Telemetry {
   sdk.start();
   // NodeSDK installs a console logger of its own when OTEL_LOG_LEVEL is set: ours again.
   diagnostics();
-  // The HTTP instrumentations' own request-duration histograms would repeat, per request,
+  // The HTTP spans' request-duration histograms would repeat, per request,
   // what the GenAI and MCP duration metrics and the collector's span metrics already say,
   // at a cost on every request; their spans are what Memento wants from them.
   const noMeter = { getMeter: () => createNoopMeter() };
   for (const instrumentation of instrumentations) instrumentation.setMeterProvider(noMeter);
-
-  if (role === 'server') {
-    // instrumentation-http patches the CommonJS `http` module when it is first required;
-    // ESM's `import http from 'node:http'` is that same object, so requiring it once here
-    // puts the patch in place for the ESM server code as well.
-    createRequire(import.meta.url)('node:http');
-  }
 
   let stopped: Promise<void> | undefined;
   return {

@@ -1,6 +1,6 @@
 /*
- * The HTTP face of the server, on Node's own `http` server (so instrumentation-http sees every
- * request): Streamable HTTP at /mcp, the legacy HTTP+SSE pair at /sse and /messages, and
+ * The HTTP face of the server, on Node's own `http` server (so the HTTP server span,
+ * telemetry/http-server.ts, sees every request): Streamable HTTP at /mcp, the legacy HTTP+SSE pair at /sse and /messages, and
  * /health, all on one port. This file routes and keeps the shutdown drain; the gates
  * (gates.ts), the body reader (body.ts), the sessions (sessions.ts) and the MCP routes
  * (routes.ts) each live in their own file.
@@ -181,7 +181,7 @@ export class McpHttpApp {
   }
 }
 
-/** An `http.Server` (created through `http.createServer`, which instrumentation-http patches) for the app. */
+/** An `http.Server` (whose `emit` telemetry/http-server.ts patches when traced) for the app. */
 export function createHttpServer(app: McpHttpApp): http.Server {
   return http.createServer(app.listener);
 }

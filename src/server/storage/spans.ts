@@ -6,7 +6,17 @@
  * and sizes only: never query parameters, content, descriptions, tags, search words or file
  * names (file names are made from content) — DESIGN.md, "Never on any span".
  */
-import { INVALID_SPAN_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Span,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_MEMENTO_STORAGE_OPERATION } from '../../telemetry/semconv.ts';
 import { VERSION } from '../../version.ts';
 import { telemetryOff } from '../telemetry-off.ts';
@@ -17,7 +27,18 @@ export const ATTR_DB_QUERY_SUMMARY = 'db.query.summary' as const;
 export const ATTR_DB_COLLECTION_NAME = 'db.collection.name' as const;
 export const ATTR_DB_RESPONSE_STATUS_CODE = 'db.response.status_code' as const;
 
-const tracer = () => trace.getTracer('memento-server', VERSION);
+/**
+ * The registered provider's tracer, looked up again only when the provider changes (tests
+ * register and disable theirs): the SDK's getTracer builds a key string and a map lookup,
+ * and a traced call starts two or three of these spans.
+ */
+let cached: { provider: TracerProvider; tracer: Tracer } | undefined;
+function tracer(): Tracer {
+  const global = trace.getTracerProvider();
+  const provider = global instanceof ProxyTracerProvider ? global.getDelegate() : global;
+  if (cached?.provider !== provider) cached = { provider, tracer: provider.getTracer('memento-server', VERSION) };
+  return cached.tracer;
+}
 
 /** What the callbacks get when no telemetry is registered: the API's own non-recording span. */
 const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
