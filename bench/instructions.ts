@@ -55,7 +55,7 @@ try {
     const traced = variant === 'traced' || variant === 'floor-traced' || variant === 'floor-otel';
     const mix = floor ? 'noop' : (mixArg ?? 'steady');
     const server = await startChild<{ url: string }>(floor ? 'floor-server.ts' : 'memento-server.ts', {
-      args: floor ? ['http', ...(variant === 'floor' ? [] : [variant.slice('floor-'.length)])] : CALLGRIND_SERVER_ARGS(work),
+      args: floor ? ['http', 'json', ...(variant === 'floor' ? [] : [variant.slice('floor-'.length)])] : CALLGRIND_SERVER_ARGS(work),
       env: cleanEnv(traced ? { ...otel('server'), OTEL_BSP_EXPORT_TIMEOUT: '3600000' } : {}),
       execArgv: PREDICTABLE_V8,
       timeoutMs: 900_000,

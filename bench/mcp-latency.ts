@@ -43,7 +43,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const dir = (name: string) => join(options.workDir, name);
     for (const d of ['http-plain', 'http-traced', 'stdio-plain', 'stdio-traced']) await mkdir(dir(d), { recursive: true });
 
-    const floorHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http'] });
+    const floorHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json'] });
     const plainHttp = await startChild<{ url: string }>('memento-server.ts', { args: [dir('http-plain')] });
     const tracedHttp = await startChild<{ url: string }>('memento-server.ts', { args: [dir('http-traced')], env: cleanEnv(tracedEnv) });
     children.push(floorHttp, plainHttp, tracedHttp);
@@ -140,7 +140,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       title: 'MCP latency against the floor',
       method:
         'One SDK `Client` per transport and server, in the coordinator process, calling one tool at a time and timing `callTool` with `performance.now()` (client-side, so it includes JSON-RPC, HTTP or pipe, and the SDK’s schema validation on both ends). ' +
-        'Servers each run in their own process: the floor is `bench/procs/floor-server.ts` (SDK `McpServer`, one no-op tool, one server and transport per session on `node:http`, as Memento does); Memento over HTTP is `startHttpServer` (`bench/procs/memento-server.ts`), over stdio the real `memento serve --stdio` command line.',
+        'Servers each run in their own process: the floor is `bench/procs/floor-server.ts` (SDK `McpServer`, one no-op tool, one server and transport per session on `node:http`, Streamable HTTP answered in JSON: all as Memento does); Memento over HTTP is `startHttpServer` (`bench/procs/memento-server.ts`), over stdio the real `memento serve --stdio` command line.',
       body,
       targets,
       data: { rounds, perRound, warmup, summaries: data },

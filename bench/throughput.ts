@@ -78,7 +78,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       await mkdir(dir, { recursive: true });
       const server =
         v === 'floor'
-          ? await startChild<{ url: string }>('floor-server.ts', { args: ['http'] })
+          ? await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json'] })
           : await startChild<{ url: string }>('memento-server.ts', { args: [dir], env: env[v] });
       children.push(server);
       servers.set(v, server);
@@ -222,7 +222,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       '',
       `Each server: ${warmMs} ms warm-up, then ${rounds} rounds of ${roundMs} ms, the three servers interleaved round by round (the order rotating). ` +
         'Mix: store_memory, retrieve_memories (newest 20), search_memories (two-word query) in turn; each session is its own user. ' +
-        'The floor rows call the SDK server’s no-op tool (bench/procs/floor-server.ts) the same way: the most the SDK, HTTP and this load generator allow on this machine. ' +
+        'The floor rows call the SDK server’s no-op tool (bench/procs/floor-server.ts, answering in JSON as Memento does) the same way: the most the SDK, HTTP and this load generator allow on this machine. ' +
         '“Of it kernel”: the share of the server’s CPU time spent in the kernel (system time: file creation and links, SQLite’s WAL writes and locks, sockets). ' +
         'CPU busy = CPU seconds per wall second of that process (100 % = one core); the two processes share the 2 cores with each other and with whatever else runs on the machine. ' +
         'Intervals: distribution-free 95 % intervals of the per-round ratios (each round’s servers measured back to back).',
