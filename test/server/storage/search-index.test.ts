@@ -120,6 +120,11 @@ describe('search over the index', () => {
     expect(index.count('alice')).toBe(kept.length);
     expect(index.list('alice', { tag: undefined, fromId: undefined, toId: undefined, beforeId: undefined, limit: 5 }).total).toBe(kept.length);
     expect(index.count('nobody')).toBe(0);
+    // The tag rows are exactly the kept memories' (deletes and replacements took out their own).
+    const tagRows = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
+    const tagged = (tagRows.prepare("SELECT id, tag FROM tags WHERE user = 'alice' ORDER BY id, tag").all() as { id: string; tag: string }[]).map((r) => `${r.id} ${r.tag}`);
+    tagRows.close();
+    expect(tagged).toEqual(kept.flatMap((d) => [...new Set(d.fields.tags.split(' ').filter(Boolean))].sort().map((t) => `${d.id} ${t}`)).sort());
     // Both kinds are searched: memories merged into the postings and ones still pending.
     const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
     const { pending } = db.prepare("SELECT pending FROM search_users WHERE user = 'alice'").get() as { pending: number };
