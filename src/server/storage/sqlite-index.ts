@@ -35,17 +35,19 @@
  *
  * A store only adds the memory's doc_terms row, as pending: one row, where appending to the
  * blob of each of its ~35 words dirtied ~35 B-tree pages per commit (2–3× the WAL and
- * checkpoint writes of FTS5, whose segments are written whole). At PENDING_MAX pending memories
- * of a user they become the merge (state merging, cursor ''), and each store of the user while
- * it lasts appends the next STEP_WORDS of its words (in JavaScript string order, from the
- * cursor) to their last blobs, one append per word for all the merge's memories, and moves the
- * cursor past them; the last step marks them merged. Merging all 128 in one store cost that
- * store 70–85 ms at 100k memories (~1,750 words: a B-tree lookup, an append and a dirty page
- * each, ~1,400 pages to the WAL), the store p99; a step costs a few ms, and a merge is over in
- * at most MAX_STEPS stores, before the next one is due. A delete drops a pending row, or
- * rewrites the blobs that hold the memory (a merging memory's: those of its words before the
- * cursor). All in the caller's write transaction, so every process on the data directory
- * carries on the same merge.
+ * checkpoint writes of FTS5, whose segments are written whole). At PENDING_MAX pending
+ * memories of a user they become the merge (state merging, cursor ''), and each store of the
+ * user while it lasts appends the next STEP_WORDS of its words (in JavaScript string order,
+ * from the cursor) to their last blobs, one append per word for all the merge's memories, and
+ * moves the cursor past them; the last step marks them merged. Merging all 128 in one store
+ * cost that store 60–85 ms of CPU at 100k memories (~1,750 words: a B-tree lookup, an append
+ * and a dirty page each, ~1,400 pages to the WAL), blocking the event loop: the store p99. A
+ * step costs ~1.3–1.7 ms (65 pages), the store that begins a merge ~1.3 ms (it parses the
+ * merge's rows, kept parsed per process), and a merge is over in at most MAX_STEPS stores,
+ * before the next one is due; until then searches read up to ~128 more rows (~2 µs each). A
+ * delete drops a pending row, or rewrites the blobs that hold the memory (a merging memory's:
+ * those of its words before the cursor). All in the caller's write transaction, so every
+ * process on the data directory carries on the same merge.
  *
  * A search reads the blobs of the query's words (a key range for a prefix word) and the rows
  * not merged yet (turned into postings for the query's words: a merging memory's words from the
@@ -168,8 +170,8 @@ const BLOB_BYTES = 880;
  */
 export const PENDING_MAX = 128;
 /**
- * Words of a merge appended per store: its bounded share, well under issue 11's 10 ms (the
- * whole merge of 128 memories, ~1,750 words at 100k, took 70–85 ms in one store).
+ * Words of a merge appended per store: its bounded share, well under issue 11's 10 ms for a
+ * store (~1.5 ms at 100k memories; the whole merge of 128, ~1,750 words, took 60–85 ms).
  */
 export const STEP_WORDS = 64;
 /**
