@@ -16,7 +16,8 @@ import { progress } from './progress.ts';
 // 3: one FTS5 table per user (index schema 2): reseeding is faster than the server rebuilding
 // a 100k index from the files in the background while it is being measured.
 // 4: the index's own postings instead of FTS5 (index schema 3).
-const SEED_VERSION = 4;
+// 5: merges a slice of words per store, postings keyed by their first memory (index schema 4).
+const SEED_VERSION = 5;
 
 export const seededUser = (size: number) => `seed-${size}`;
 

@@ -3,7 +3,9 @@
  * JavaScript): on a generated corpus full of shared prefixes, repeated words, identical
  * memories (ties) and deletes and replacements, every search returns exactly the brute-force
  * ranking over all matches and the brute-force count, its scores are FTS5's own bm25(4, 3, 2, 1),
- * and a rebuild of the index from the files gives the same answers.
+ * and a rebuild of the index from the files gives the same answers; while a merge of pending
+ * memories into the postings is part done, searches are exact too, and no store appends more
+ * than its share of words.
  */
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -11,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setLogSink } from '../../../src/log.ts';
 import { EmbeddedStorage } from '../../../src/server/storage/index.ts';
 import { MIN_PREFIX, tokenize, words } from '../../../src/server/storage/input.ts';
-import { type SearchFields, SqliteIndex } from '../../../src/server/storage/sqlite-index.ts';
+import { PENDING_MAX, type SearchFields, SqliteIndex, STEP_WORDS } from '../../../src/server/storage/sqlite-index.ts';
 import { prng } from '../../../bench/lib/corpus.ts';
 import { tempDir } from '../../helpers/memento.ts';
 
@@ -45,15 +47,18 @@ function makeDoc(i: number, next: () => number, copyOf?: Doc): Doc {
   };
 }
 
-function put(index: SqliteIndex, user: string, d: Doc): void {
+/** Adds one memory to the index; inside a transaction of the caller's. */
+function putRow(index: SqliteIndex, user: string, d: Doc): void {
   const tags = d.fields.tags === '' ? [] : d.fields.tags.split(' ');
-  index.transaction(() =>
-    index.put(
-      user,
-      { id: d.id, file: d.file, description: d.fields.description, tags, created: '2024-01-01T00:00:00.000Z', size: 1, preview: '', truncated: false, contentMtimeMs: 0, contentSize: 0, metaMtimeMs: 0 },
-      d.fields,
-    ),
+  index.put(
+    user,
+    { id: d.id, file: d.file, description: d.fields.description, tags, created: '2024-01-01T00:00:00.000Z', size: 1, preview: '', truncated: false, contentMtimeMs: 0, contentSize: 0, metaMtimeMs: 0 },
+    d.fields,
   );
+}
+
+function put(index: SqliteIndex, user: string, d: Doc): void {
+  index.transaction(() => putRow(index, user, d));
 }
 
 /** The ranking written out the slow way: every memory, every field, every query word. */
@@ -115,6 +120,11 @@ describe('search over the index', () => {
     expect(index.count('alice')).toBe(kept.length);
     expect(index.list('alice', { tag: undefined, fromId: undefined, toId: undefined, beforeId: undefined, limit: 5 }).total).toBe(kept.length);
     expect(index.count('nobody')).toBe(0);
+    // The tag rows are exactly the kept memories' (deletes and replacements took out their own).
+    const tagRows = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
+    const tagged = (tagRows.prepare("SELECT id, tag FROM tags WHERE user = 'alice' ORDER BY id, tag").all() as { id: string; tag: string }[]).map((r) => `${r.id} ${r.tag}`);
+    tagRows.close();
+    expect(tagged).toEqual(kept.flatMap((d) => [...new Set(d.fields.tags.split(' ').filter(Boolean))].sort().map((t) => `${d.id} ${t}`)).sort());
     // Both kinds are searched: memories merged into the postings and ones still pending.
     const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
     const { pending } = db.prepare("SELECT pending FROM search_users WHERE user = 'alice'").get() as { pending: number };
@@ -152,6 +162,120 @@ describe('search over the index', () => {
     expect(index.search('bob', ['cat'], 10).rows.map((r) => r.id)).toEqual(bruteForce(bobs, ['cat']).slice(0, 10).map((e) => e.id));
     fts.close();
     index.close();
+  });
+
+  it('merges a bounded slice of words per store, and every search in between is exact (memories pending, merging, merged; deletes of each; two processes; rollbacks)', async () => {
+    // Two connections on one file, as two server processes: each carries on the merge the other
+    // began, with what it parsed of the merge before (or not) and searches of its own.
+    const next = prng(11);
+    const indexes = [new SqliteIndex(dir.path), new SqliteIndex(dir.path)];
+    const any = () => indexes[Math.floor(next() * 2)]!;
+    const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
+    // Many words (a few common, most rare), so that merging PENDING_MAX memories takes many steps.
+    const vocabulary = Array.from({ length: 4000 }, (_, i) => `w${(i * 7919).toString(36)}`);
+    const pick = (n: number) => Array.from({ length: n }, () => vocabulary[Math.floor(next() ** 3 * vocabulary.length)]!).join(' ');
+    const docs = new Map<string, Doc>();
+    const make = (i: number): Doc => ({
+      id: `20240101-000000-000-${i.toString(16).padStart(8, '0')}`,
+      file: `20240101_000000_m${i}.txt`,
+      fields: { tags: pick(1), file: `m ${pick(1)}`, description: pick(3), content: pick(5 + Math.floor(next() * 30)) },
+    });
+    const postings = () =>
+      new Map((db.prepare('SELECT term, first, hex(data) AS d FROM postings').all() as { term: string; first: number; d: string }[]).map((r) => [`${r.term} ${r.first}`, r.d]));
+    const state = () => db.prepare("SELECT cursor, pending FROM search_users WHERE user = 'alice'").get() as { cursor: string | null; pending: number };
+    const kinds = () =>
+      (db.prepare('SELECT state, count(*) AS c FROM doc_terms GROUP BY state').all() as { state: number | null; c: number }[]).map((r) => `${r.state ?? 'merged'}:${r.c}`);
+    let steps = 0;
+    let midway = 0;
+    let widest = 0;
+    let searched = 0;
+    for (let i = 0; i < PENDING_MAX * 3 + 40; i++) {
+      const before = postings();
+      const d = make(i);
+      // Now and then a store whose transaction fails after the index work: all of it undone.
+      if (i % 13 === 6) {
+        const failing = any();
+        expect(() =>
+          failing.transaction(() => {
+            putRow(failing, 'alice', make(20_000 + i));
+            throw new Error('the disk said no');
+          }),
+        ).toThrow('the disk said no');
+      }
+      docs.set(d.id, d);
+      put(any(), 'alice', d);
+      // The words this store appended to: at most its share.
+      const after = postings();
+      const touched = new Set([...after].filter(([k, v]) => before.get(k) !== v).map(([k]) => k.split(' ')[0]));
+      widest = Math.max(widest, touched.size);
+      if (touched.size > 0) steps++;
+      // Now and then a delete, or a replacement, of a memory in any state (merged, merging, pending).
+      if (i % 9 === 4) {
+        const victim = [...docs.values()][Math.floor(next() * docs.size)]!;
+        const index = any();
+        if (next() < 0.5) {
+          index.transaction(() => index.removeWhere('alice', victim.id, victim.file));
+          docs.delete(victim.id);
+        } else {
+          const again = { ...make(10_000 + i), id: victim.id, file: victim.file };
+          docs.set(again.id, again);
+          put(index, 'alice', again);
+        }
+      }
+      const { cursor } = state();
+      if (cursor !== null && cursor !== '') midway++;
+      if (i % 5 !== 0 && !(cursor !== null && i % 2 === 0)) continue;
+      // A query word just at the cursor, one past it, a prefix across it, and a common word.
+      const near = cursor ? [cursor, `${cursor}0`, cursor.slice(0, 3)] : [];
+      for (const q of [...near.map((w) => [w]), [vocabulary[0]!, vocabulary[1]!], [vocabulary[Math.floor(next() * 200)]!, 'w1'], ['w']]) {
+        const terms = tokenize(q.join(' '));
+        const expected = bruteForce([...docs.values()], terms);
+        const got = any().search('alice', terms, 5);
+        expect(got.total, `${q.join(' ')} after store ${i} (${kinds().join(' ')})`).toBe(expected.length);
+        expect(got.rows.map((r) => r.id)).toEqual(expected.slice(0, 5).map((e) => e.id));
+        expect(got.rows.map((r) => r.score)).toEqual(expected.slice(0, 5).map((e) => Number(e.score.toPrecision(6))));
+        searched++;
+      }
+    }
+    // Merges took many steps each, none wider than its share, and searches ran midway through them.
+    expect(widest).toBeGreaterThan(0);
+    expect(widest).toBeLessThanOrEqual(STEP_WORDS);
+    expect(steps).toBeGreaterThan(20);
+    expect(midway).toBeGreaterThan(20);
+    expect(searched).toBeGreaterThan(100);
+    // Every memory is in the index once, in whichever state: merged, merging or pending.
+    expect((db.prepare('SELECT count(*) AS c FROM doc_terms').get() as { c: number }).c).toBe(docs.size);
+    expect(indexes[0]!.count('alice')).toBe(docs.size);
+    db.close();
+    await Promise.all(indexes.map((index) => index.close()));
+  });
+
+  it('a store whose transaction fails as it begins a merge leaves nothing of that merge behind (the next store takes its rowid)', async () => {
+    const index = new SqliteIndex(dir.path);
+    const doc = (i: number, word: string): Doc => ({
+      id: `20240101-000000-000-${i.toString(16).padStart(8, '0')}`,
+      file: `m${i}.txt`,
+      fields: { tags: '', file: `m${i}`, description: '', content: `common ${word}` },
+    });
+    for (let i = 0; i < PENDING_MAX - 1; i++) put(index, 'alice', doc(i, `only${i}`));
+    // The PENDING_MAX-th store begins the merge, then fails: the merge and the memory are undone.
+    expect(() =>
+      index.transaction(() => {
+        putRow(index, 'alice', doc(1000, 'rolledback'));
+        throw new Error('the disk said no');
+      }),
+    ).toThrow('the disk said no');
+    // The next store gets the same rowid, begins the same-sized merge, and the stores after it carry it out.
+    put(index, 'alice', doc(1001, 'kept'));
+    for (let i = 0; i < 10; i++) put(index, 'alice', doc(2000 + i, `later${i}`));
+    const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'));
+    expect((db.prepare("SELECT merges, cursor FROM search_users WHERE user = 'alice'").get() as { merges: number; cursor: string | null })).toEqual({ merges: 1, cursor: null });
+    expect((db.prepare("SELECT count(*) AS c FROM postings WHERE term = 'rolledback'").get() as { c: number }).c).toBe(0);
+    db.close();
+    expect(index.search('alice', ['rolledback'], 5).total).toBe(0);
+    expect(index.search('alice', ['kept'], 5).rows.map((r) => r.id)).toEqual([doc(1001, '').id]);
+    expect(index.search('alice', ['common'], 5).total).toBe(PENDING_MAX + 10);
+    await index.close();
   });
 
   it('is filled again when the index is rebuilt from the files, with the same answers', async () => {
