@@ -53,7 +53,7 @@ interface Burst {
   /** The record this process set when it created the user's directory in this burst. */
   created: string | undefined;
   /** The record and the directory's time when the burst began. */
-  base: Promise<{ recorded: string | undefined; stamp: string }>;
+  base: { recorded: string | undefined; stamp: string };
 }
 
 export class EmbeddedStorage implements Storage {
@@ -177,22 +177,22 @@ export class EmbeddedStorage implements Storage {
         active: 0,
         settled: false,
         created: undefined,
-        base: (async () => ({ recorded: this.db.dirMtime(user), stamp: dirStamp(dir) }))(),
+        base: { recorded: this.db.dirMtime(user), stamp: dirStamp(dir) },
       };
       this.bursts.set(user, burst);
     }
     burst.active++;
     burst.settled = false;
     try {
-      await burst.base;
       return await fn(burst);
     } finally {
+      // Synchronous from here to the new record: a write that starts a new burst must find
+      // the record already moved, or that burst would begin out of step and never record.
       if (--burst.active === 0) {
         this.bursts.delete(user);
         if (!burst.settled) {
           try {
-            const base = await burst.base;
-            const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
+            const expected = this.expectedRecord(burst);
             const now = dirStamp(dir);
             if (expected !== undefined) this.db.transaction(() => this.db.advanceDirMtime(user, expected, now));
           } catch (err) {
@@ -205,6 +205,16 @@ export class EmbeddedStorage implements Storage {
   }
 
   /**
+   * The record a burst may move on from: the directory's time when the burst began if the index
+   * matched the directory then, or the one this process set creating the directory; undefined
+   * when the burst began out of step (its writes then leave the record to the next call's check).
+   */
+  private expectedRecord(burst: Burst): string | undefined {
+    const { recorded, stamp } = burst.base;
+    return recorded !== undefined && recorded === stamp ? recorded : burst.created;
+  }
+
+  /**
    * For the usual burst of one write: the step that moves the recorded directory time inside
    * the write's own index transaction, instead of a second transaction when the burst ends
    * (one BEGIN … COMMIT and WAL append less per store or delete). Call it after the last file
@@ -212,11 +222,10 @@ export class EmbeddedStorage implements Storage {
    * Returns undefined when other writes of this process overlap (the burst's end records
    * then, as before). A record that stays behind is only slower (names are compared), never wrong.
    */
-  private async settleStep(user: string, burst: Burst): Promise<(() => void) | undefined> {
+  private settleStep(user: string, burst: Burst): (() => void) | undefined {
     if (burst.active !== 1) return undefined;
     try {
-      const base = await burst.base;
-      const expected = base.recorded !== undefined && base.recorded === base.stamp ? base.recorded : burst.created;
+      const expected = this.expectedRecord(burst);
       if (expected === undefined) return undefined;
       const now = dirStamp(this.userDir(user));
       return () => {
@@ -225,7 +234,7 @@ export class EmbeddedStorage implements Storage {
         // A write that joins before this one ends records from here.
         burst.settled = true;
         burst.created = undefined;
-        burst.base = Promise.resolve({ recorded: now, stamp: now });
+        burst.base = { recorded: now, stamp: now };
       };
     } catch {
       return undefined;
@@ -236,8 +245,14 @@ export class EmbeddedStorage implements Storage {
   private async caughtUp(user: string): Promise<void> {
     const running = this.reconciling.get(user);
     if (running) await running;
-    const stamp = dirStamp(this.userDir(user));
     const recorded = this.db.dirMtime(user);
+    // This process's own writes in progress move the directory's time, and the burst's end
+    // records it: while the record is still the one the burst started from, a listing of the
+    // directory would only find those writes (a hand edit made meanwhile is seen at the next
+    // start, see ownWrite). Without this, a delete during a run of stores listed the directory.
+    const burst = this.bursts.get(user);
+    if (burst && recorded !== undefined && recorded === this.expectedRecord(burst)) return;
+    const stamp = dirStamp(this.userDir(user));
     if (recorded === stamp) return;
     if (stamp === 'missing' && recorded === undefined) return;
     await this.reconcile(user, 'names');
@@ -283,7 +298,7 @@ export class EmbeddedStorage implements Storage {
               burst.created = created;
             }
           };
-          if ((await burst.base).stamp === 'missing') prepareDir();
+          if (burst.base.stamp === 'missing') prepareDir();
           const createdMs = Date.now();
           const id = newId(createdMs);
           const base = valid.base ?? slugOf(valid.description || valid.content);
@@ -319,7 +334,7 @@ export class EmbeddedStorage implements Storage {
             contentSize: valid.size,
             metaMtimeMs: written.metaMtimeMs,
           };
-          const settle = await this.settleStep(user, burst);
+          const settle = this.settleStep(user, burst);
           try {
             dbSpan('sqlite', 'INSERT', 'memories', () =>
               this.db.transaction(() => {
@@ -425,7 +440,7 @@ export class EmbeddedStorage implements Storage {
                 if (errorCode(err) !== 'ENOENT') log.warn("could not remove a deleted memory's content", { code: errorCode(err) });
               }
             }
-            const settle = await this.settleStep(user, burst);
+            const settle = this.settleStep(user, burst);
             dbSpan('sqlite', 'DELETE', 'memories', () =>
               this.db.transaction(() => {
                 this.db.removeWhere(user, row.id, row.file);

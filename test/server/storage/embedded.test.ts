@@ -207,6 +207,26 @@ describe('the index', () => {
     expect(String((await lstat(join(dir.path, 'alice'), { bigint: true })).mtimeNs)).not.toBe(recorded);
   });
 
+  it('after closed-loop writers (each store starts as the last one ends, bursts back to back) the index still matches the directory', async () => {
+    const store = await open();
+    let next = 0;
+    // 16 writers like 16 sessions: a burst ends and the next begins in the same tick, so the
+    // record must have moved before the new burst looks at it.
+    const writer = async () => {
+      while (next < 400) {
+        const i = next++;
+        if (i % 10 === 9) await store.delete('dave', (await store.store('dave', { content: `to delete ${i}` })).id);
+        else await store.store('dave', { content: `closed loop ${i}` });
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, writer));
+    const db = new DatabaseSync(join(dir.path, '.memento-index.sqlite'), { readOnly: true });
+    const recorded = (db.prepare("SELECT mtime FROM dirs WHERE user = 'dave'").get() as { mtime: string }).mtime;
+    db.close();
+    expect(recorded).toBe(String((await lstat(join(dir.path, 'dave'), { bigint: true })).mtimeNs));
+    expect((await store.list('dave')).total).toBe(360);
+  });
+
   it('after single stores and deletes one at a time (the record moved inside their own index transaction) the index still matches the directory', async () => {
     const store = await open();
     const recorded = () => {
