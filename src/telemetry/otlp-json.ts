@@ -11,11 +11,12 @@
  * double by Number.isInteger, Uint8Array as base64, arrays, objects as kvlist, anything else
  * `{}`). test/telemetry/otlp-json.test.ts encodes varied spans both ways and compares bytes.
  */
-import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
-import { convertLegacyHttpOptions, createOtlpHttpExportDelegate, type OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base/node-http';
+import { createOtlpNetworkExportDelegate, OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExporterMetrics, type OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base/node-http';
 import { JsonTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import type { HrTime, Link, SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import { createHttpExportTransport } from './otlp-http.ts';
 
 const q = JSON.stringify as (value: unknown) => string | undefined;
 
@@ -144,19 +145,20 @@ export const LeanJsonTraceSerializer: ISerializer<ReadableSpan[], IExportTraceSe
 };
 
 /**
- * OTLPTraceExporter (exporter-trace-otlp-http 0.301, node) with the serializer above: the same
- * configuration (options and OTEL_EXPORTER_OTLP_* variables), transport, retries, headers and
- * self-observability component type.
+ * OTLPTraceExporter (exporter-trace-otlp-http 0.301, node) with the serializer above and the
+ * transport of otlp-http.ts: the same configuration (options and OTEL_EXPORTER_OTLP_*
+ * variables), headers, retries, concurrency limit, timeout and self-observability component
+ * type (createOtlpHttpExportDelegate's parts, with the transport swapped).
  */
 export class OtlpJsonTraceExporter extends OTLPExporterBase<ReadableSpan[]> {
   constructor(config: OTLPExporterNodeConfigBase = {}) {
+    const options = convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/json' });
     super(
-      createOtlpHttpExportDelegate(
-        convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/json' }),
+      createOtlpNetworkExportDelegate(
+        options,
         LeanJsonTraceSerializer,
-        'otlp_http_span_exporter',
-        TraceExporterMetricsHelper,
-        undefined,
+        createOtlpHttpExporterMetrics('otlp_http_span_exporter', TraceExporterMetricsHelper, options.url, undefined),
+        createHttpExportTransport(options),
       ),
     );
   }

@@ -11,8 +11,13 @@ import { TraceState } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { describe, expect, it } from 'vitest';
-import { encodeTraceRequestJson, hrTimeNanos, LeanJsonTraceSerializer } from '../../src/telemetry/otlp-json.ts';
+import { encodeTraceRequestJson, hrTimeNanos, LeanJsonTraceSerializer, OtlpJsonTraceExporter } from '../../src/telemetry/otlp-json.ts';
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -150,5 +155,90 @@ describe('OTLP/JSON trace body written directly', () => {
     const times: HrTime[] = [[0, 0], [0, 1], [1, 0], [1_764_470_000, 1], [1_764_470_000, 999_999_999], [2 ** 53 - 1, 5], [2 ** 53 + 2, 5], [5, 1e9], [5, -1], [-3, 7]];
     for (const t of times) expect(hrTimeNanos(t)).toBe((BigInt(Math.trunc(t[0])) * 1_000_000_000n + BigInt(Math.trunc(t[1]))).toString());
     expect(encodeTraceRequestJson([])).toBe('{"resourceSpans":[]}');
+  });
+});
+
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+/** An OTLP receiver that records each request; `statuses` answers the first requests (then 200). */
+async function receiver(statuses: number[] = []) {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) });
+      const status = statuses.shift() ?? 200;
+      res.writeHead(status, { 'Content-Type': 'application/json', ...(status === 503 ? { 'Retry-After': '1' } : {}) });
+      res.end(status === 200 ? '{}' : '');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+const exportWith = (exporter: { export(items: ReadableSpan[], cb: (r: ExportResult) => void): void }, spans: ReadableSpan[]) =>
+  new Promise<ExportResult>((resolve) => exporter.export(spans, resolve));
+
+describe('the client trace exporter on the wire', () => {
+  for (const options of [{}, { headers: { 'x-tenant': 'a' } }, { compression: 'gzip' as never }]) {
+    it(`sends what OTLPTraceExporter sends: ${JSON.stringify(options)}`, async () => {
+      const spans = await sdkSpans();
+      const sdk = await receiver([503]);
+      const lean = await receiver([503]);
+      try {
+        const sdkExporter = new OTLPTraceExporter({ url: sdk.url, ...options });
+        const leanExporter = new OtlpJsonTraceExporter({ url: lean.url, ...options });
+        // Twice: the second export reuses the kept-alive connection. The first answer is a 503 (retried).
+        for (let i = 0; i < 2; i++) {
+          expect((await exportWith(sdkExporter, spans)).code).toBe(ExportResultCode.SUCCESS);
+          expect((await exportWith(leanExporter, spans)).code).toBe(ExportResultCode.SUCCESS);
+        }
+        await Promise.all([sdkExporter.shutdown(), leanExporter.shutdown()]);
+        expect(lean.received.length).toBe(3);
+        expect(sdk.received.length).toBe(3);
+        for (let i = 0; i < 3; i++) {
+          const [a, b] = [sdk.received[i]!, lean.received[i]!];
+          expect(b.method).toBe(a.method);
+          expect(b.url).toBe(a.url);
+          const withoutHost = (h: string[]) => h.map((v, j) => (j % 2 === 1 && h[j - 1] === 'Host' ? 'host' : v));
+          expect(withoutHost(b.rawHeaders)).toEqual(withoutHost(a.rawHeaders));
+          expect(b.body.equals(a.body)).toBe(true);
+          const json = options.compression ? gunzipSync(b.body) : b.body;
+          expect(json.equals(Buffer.from(JsonTraceSerializer.serializeRequest(spans)!))).toBe(true);
+        }
+        expect(lean.received[0]!.headers['transfer-encoding']).toBe('chunked');
+      } finally {
+        await Promise.all([sdk.close(), lean.close()]);
+      }
+    });
+  }
+
+  it('fails as the SDK does on a non-retryable status and on a closed port', async () => {
+    const spans = await sdkSpans();
+    const r = await receiver([400, 400]);
+    try {
+      const a = await exportWith(new OTLPTraceExporter({ url: r.url }), spans);
+      const b = await exportWith(new OtlpJsonTraceExporter({ url: r.url }), spans);
+      expect(b.code).toBe(ExportResultCode.FAILED);
+      expect(a.code).toBe(ExportResultCode.FAILED);
+      expect(b.error?.constructor).toBe(a.error?.constructor);
+      expect(String(b.error)).toBe(String(a.error));
+    } finally {
+      await r.close();
+    }
+    const closed = r.url;
+    const a = await exportWith(new OTLPTraceExporter({ url: closed, timeoutMillis: 300 }), spans);
+    const b = await exportWith(new OtlpJsonTraceExporter({ url: closed, timeoutMillis: 300 }), spans);
+    expect(b.code).toBe(ExportResultCode.FAILED);
+    expect(a.code).toBe(ExportResultCode.FAILED);
+    expect((b.error as NodeJS.ErrnoException | undefined)?.code).toBe((a.error as NodeJS.ErrnoException | undefined)?.code);
   });
 });
