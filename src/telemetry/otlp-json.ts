@@ -31,10 +31,31 @@ function opt(key: string, value: unknown): string {
   return json === undefined ? '' : `,"${key}":${json}`;
 }
 
+/** JSON.stringify of a number: its decimal string when finite (the same text), else null. */
+function num(value: number): string {
+  return Number.isFinite(value) ? `${value}` : 'null';
+}
+
+/** `,"key":n` for a field the SDK fills with a number (anything else through opt). */
+function optNum(key: string, value: unknown): string {
+  return typeof value === 'number' ? `,"${key}":${num(value)}` : opt(key, value);
+}
+
+/** Attribute keys repeat from span to span: their JSON kept (bounded). */
+const keyJson = new Map<string, string>();
+function jsonKey(key: string): string {
+  let json = keyJson.get(key);
+  if (json === undefined) {
+    json = q(key)!;
+    if (keyJson.size < 4096) keyJson.set(key, json);
+  }
+  return json;
+}
+
 function anyValue(value: unknown): string {
   const t = typeof value;
   if (t === 'string') return `{"stringValue":${q(value)}}`;
-  if (t === 'number') return Number.isInteger(value) ? `{"intValue":${q(value)}}` : `{"doubleValue":${q(value)}}`;
+  if (t === 'number') return Number.isInteger(value) ? `{"intValue":${value as number}}` : `{"doubleValue":${num(value as number)}}`;
   if (t === 'boolean') return value ? '{"boolValue":true}' : '{"boolValue":false}';
   if (value instanceof Uint8Array) return `{"bytesValue":${q(Buffer.from(value).toString('base64'))}}`;
   if (Array.isArray(value)) {
@@ -52,7 +73,7 @@ function keyValues(attributes: Record<string, unknown>): string {
   let out = '[';
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    out += `${i ? ',' : ''}{"key":${q(key)},"value":${anyValue(attributes[key])}}`;
+    out += `${i ? ',' : ''}{"key":${jsonKey(key)},"value":${anyValue(attributes[key])}}`;
   }
   return out + ']';
 }
@@ -88,15 +109,15 @@ function span(sp: ReadableSpan): string {
   let out = opt('traceId', c.traceId) + opt('spanId', c.spanId);
   if (parent?.spanId) out += opt('parentSpanId', parent.spanId);
   out += opt('traceState', c.traceState?.serialize());
-  out += `${opt('name', sp.name)},"kind":${sp.kind == null ? 0 : q(sp.kind + 1)}`;
+  out += `${opt('name', sp.name)},"kind":${sp.kind == null ? 0 : num(sp.kind + 1)}`;
   out += `,"startTimeUnixNano":"${hrTimeNanos(sp.startTime)}","endTimeUnixNano":"${hrTimeNanos(sp.endTime)}"`;
-  out += `,"attributes":${keyValues(sp.attributes)}${opt('droppedAttributesCount', sp.droppedAttributesCount)}`;
+  out += `,"attributes":${keyValues(sp.attributes)}${optNum('droppedAttributesCount', sp.droppedAttributesCount)}`;
   out += ',"events":[';
   for (let i = 0; i < sp.events.length; i++) out += (i ? ',' : '') + event(sp.events[i]!);
-  out += `]${opt('droppedEventsCount', sp.droppedEventsCount)},"status":${braced(opt('code', status.code) + opt('message', status.message))}`;
+  out += `]${optNum('droppedEventsCount', sp.droppedEventsCount)},"status":${braced(optNum('code', status.code) + opt('message', status.message))}`;
   out += ',"links":[';
   for (let i = 0; i < sp.links.length; i++) out += (i ? ',' : '') + link(sp.links[i]!);
-  out += `]${opt('droppedLinksCount', sp.droppedLinksCount)},"flags":${flags(c.traceFlags, parent?.isRemote)}`;
+  out += `]${optNum('droppedLinksCount', sp.droppedLinksCount)},"flags":${flags(c.traceFlags, parent?.isRemote)}`;
   return `{${out.slice(1)}}`;
 }
 
