@@ -189,14 +189,15 @@ const exportWith = (exporter: { export(items: ReadableSpan[], cb: (r: ExportResu
 
 describe('the client trace exporter on the wire', () => {
   // Extra headers; one that repeats a default in another case (node:http keeps one); gzip.
-  for (const options of [{}, { headers: { 'x-tenant': 'a' } }, { headers: { 'content-type': 'application/json', 'X-Tenant': 'b' } }, { compression: 'gzip' as never }]) {
+  const cases: { headers?: Record<string, string>; compression?: 'gzip' }[] = [{}, { headers: { 'x-tenant': 'a' } }, { headers: { 'content-type': 'application/json', 'X-Tenant': 'b' } }, { compression: 'gzip' }];
+  for (const options of cases) {
     it(`sends what OTLPTraceExporter sends: ${JSON.stringify(options)}`, async () => {
       const spans = await sdkSpans();
       const sdk = await receiver([503]);
       const lean = await receiver([503]);
       try {
-        const sdkExporter = new OTLPTraceExporter({ url: sdk.url, ...options });
-        const leanExporter = new OtlpJsonTraceExporter({ url: lean.url, ...options });
+        const sdkExporter = new OTLPTraceExporter({ url: sdk.url, ...options } as never);
+        const leanExporter = new OtlpJsonTraceExporter({ url: lean.url, ...options } as never);
         // Twice: the second export reuses the kept-alive connection. The first answer is a 503 (retried).
         for (let i = 0; i < 2; i++) {
           expect((await exportWith(sdkExporter, spans)).code).toBe(ExportResultCode.SUCCESS);
