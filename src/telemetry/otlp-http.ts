@@ -44,7 +44,7 @@ type Request = (options: RequestOptions, callback: (res: IncomingMessage) => voi
 
 /** sendWithHttp (otlp-exporter-base 0.301), with the URL's options made once. */
 class HttpTransport implements IExporterTransport {
-  private utils: { agent: RequestOptions['agent']; request: Request; target: RequestOptions; host: string | undefined } | undefined;
+  private utils: { agent: RequestOptions['agent']; request: Request; target: RequestOptions } | undefined;
   private readonly params: HttpExportOptions;
   constructor(params: HttpExportOptions) {
     this.params = params;
@@ -56,21 +56,17 @@ class HttpTransport implements IExporterTransport {
       this.params.agentFactory(url.protocol),
       url.protocol === 'http:' ? import('node:http') : import('node:https'),
     ]);
-    // The Host header node:http would add, when it is the URL's host (no credentials in the URL,
-    // which node:http turns into an Authorization header).
-    const host = url.username || url.password ? undefined : url.host;
-    return (this.utils = { agent, request: request as Request, target: urlToHttpOptions(url) as RequestOptions, host });
+    return (this.utils = { agent, request: request as Request, target: urlToHttpOptions(url) as RequestOptions });
   }
 
   async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
-    const { agent, request, target, host } = this.utils ?? (await this.load());
+    const { agent, request, target } = this.utils ?? (await this.load());
     const headers = await this.params.headers();
     const userAgent = this.params.userAgent;
     headers['User-Agent'] = userAgent ? `${userAgent} ${DEFAULT_USER_AGENT}` : DEFAULT_USER_AGENT;
     const compression = this.params.compression;
     return new Promise((resolve) => {
-      const list = compression === 'gzip' ? undefined : headerList(headers, host);
-      const req = request({ ...target, method: 'POST', headers: list ?? headers, agent }, (res) => {
+      const req = request({ ...target, method: 'POST', headers, agent }, (res) => {
         const responseData: Buffer[] = [];
         let responseSize = 0;
         res.on('data', (chunk: Buffer) => {
@@ -110,28 +106,6 @@ class HttpTransport implements IExporterTransport {
   }
 
   shutdown(): void {}
-}
-
-/**
- * The headers as node:http's array form, Host last as node:http adds it to an object's: the
- * request's head is then written once in the constructor instead of setHeader (name and
- * value validation, a map entry) per header and a getHeader per default. The same head on
- * the wire (otlp-json.test.ts compares raw headers). Undefined (the object's way) when a
- * name repeats in another case (setHeader keeps the last; an array would send both) or the
- * URL carries credentials.
- */
-function headerList(headers: Record<string, string>, host: string | undefined): string[] | undefined {
-  if (host === undefined) return undefined;
-  const list: string[] = [];
-  const seen = new Set<string>();
-  for (const name in headers) {
-    const lower = name.toLowerCase();
-    if (seen.has(lower)) return undefined;
-    seen.add(lower);
-    list.push(name, headers[name]!);
-  }
-  if (!seen.has('host')) list.push('Host', host);
-  return list;
 }
 
 /** compressAndSend's gzip path, as the SDK does it. */

@@ -188,7 +188,7 @@ const exportWith = (exporter: { export(items: ReadableSpan[], cb: (r: ExportResu
   new Promise<ExportResult>((resolve) => exporter.export(spans, resolve));
 
 describe('the client trace exporter on the wire', () => {
-  // Extra headers; one that repeats a default in another case (node:http keeps one); gzip.
+  // Extra headers; one that repeats a default in another case; gzip.
   const cases: { headers?: Record<string, string>; compression?: 'gzip' }[] = [{}, { headers: { 'x-tenant': 'a' } }, { headers: { 'content-type': 'application/json', 'X-Tenant': 'b' } }, { compression: 'gzip' }];
   for (const options of cases) {
     it(`sends what OTLPTraceExporter sends: ${JSON.stringify(options)}`, async () => {
