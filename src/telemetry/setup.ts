@@ -17,7 +17,6 @@ import { setGlobalErrorHandler } from '@opentelemetry/core';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import {
@@ -38,6 +37,7 @@ import { HttpServerSpans } from './http-server.ts';
 import { OTEL_SETTINGS, setting, SETTINGS } from '../config.ts';
 import { otelSetting } from './otel-env.ts';
 import { log, redact } from '../log.ts';
+import { OtlpJsonTraceExporter } from './otlp-json.ts';
 import { redactingMetricExporter, RedactingSpanProcessor } from './redact.ts';
 import { Collector, CollectorDownError, guarded, isUnreachable, otlpEndpoint } from './collector.ts';
 import { TraceFileExporter, traceFileSettings, type TraceFileSettings } from './trace-file.ts';
@@ -138,7 +138,8 @@ function start(role: Role, options: StartOptions): Telemetry {
   const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
   if (recorder) spanProcessors.push(recorder);
   if (exports(OTEL_SETTINGS.tracesExporter)) {
-    const exporter = guarded(new OTLPTraceExporter(), collectorFor(otlpEndpoint('TRACES')));
+    // OTLPTraceExporter's configuration and transport, the OTLP/JSON body written directly (otlp-json.ts).
+    const exporter = guarded(new OtlpJsonTraceExporter(), collectorFor(otlpEndpoint('TRACES')));
     spanProcessors.push(new BatchSpanProcessor({ exporter, ...batchOptions() }));
   }
   if (file) {

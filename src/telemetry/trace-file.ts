@@ -1,9 +1,9 @@
 /*
  * The local trace file: Memento's traces without a collector. Each export batch is one line
- * of OTLP/JSON (the body an OTLP/HTTP exporter would POST, encoded by the SDK's own
- * serializer), appended to MEMENTO_TRACE_FILE. When the file passes its cap it becomes
- * `<file>.1` (replacing the previous one) and a new file starts, so the disk holds at most
- * twice the cap and `memento traces` always has the latest turns.
+ * of OTLP/JSON (the body an OTLP/HTTP exporter would POST, byte for byte what the SDK's own
+ * serializer writes: otlp-json.ts), appended to MEMENTO_TRACE_FILE. When the file passes its
+ * cap it becomes `<file>.1` (replacing the previous one) and a new file starts, so the disk
+ * holds at most twice the cap and `memento traces` always has the latest turns.
  *
  * The client and the MCP server it starts both append to the same file; each batch is a
  * single write to a file opened with O_APPEND, so lines from the two processes never
@@ -13,8 +13,8 @@ import { appendFile, chmod, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { encodeTraceRequestJson } from './otlp-json.ts';
 
 export { traceFileSettings, type TraceFileSettings } from './trace-file-settings.ts';
 import type { TraceFileSettings } from './trace-file-settings.ts';
@@ -35,12 +35,8 @@ export class TraceFileExporter implements SpanExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('trace file exporter is shut down') });
       return;
     }
-    const body = JsonTraceSerializer.serializeRequest(spans);
-    if (!body) {
-      resultCallback({ code: ExportResultCode.FAILED, error: new Error('could not encode spans') });
-      return;
-    }
-    const line = Buffer.concat([body, Buffer.from('\n')]);
+    // JsonTraceSerializer's bytes, written directly (otlp-json.ts).
+    const line = Buffer.from(`${encodeTraceRequestJson(spans)}\n`);
     this.pending = this.pending
       .then(() => this.append(line))
       .then(

@@ -25,7 +25,7 @@ const SDK = /^@opentelemetry\/(sdk-|exporter-|instrumentation|resources|core|otl
 // instrumentation-http's own functions, and only setup.ts imports it.
 // doctor.ts takes suppressTracing from @opentelemetry/core for its own probes; it runs as the
 // client, with the SDK started, and is imported only when `memento doctor` runs.
-const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/batched-histogram.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts', 'telemetry/otel-env.ts', 'telemetry/http-server.ts', 'cli/commands/doctor.ts']);
+const SDK_FILES = new Set(['telemetry/setup.ts', 'telemetry/batched-histogram.ts', 'telemetry/otlp-json.ts', 'telemetry/otlp-http.ts', 'telemetry/trace-file.ts', 'telemetry/collector.ts', 'telemetry/otel-env.ts', 'telemetry/http-server.ts', 'cli/commands/doctor.ts']);
 
 interface Imports {
   /** Static value imports (not `import type`, not `await import()`). */
