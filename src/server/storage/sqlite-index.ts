@@ -146,6 +146,8 @@ CREATE TABLE IF NOT EXISTS dirs (user TEXT PRIMARY KEY, mtime TEXT NOT NULL);
 const COLUMNS = 'id, file, description, tags, created, size, preview, truncated, content_mtime, content_size, meta_mtime';
 /** The WAL size (pages) at which this connection checkpoints itself, if the checkpoint thread falls behind or fails. */
 const BACKSTOP_PAGES = 10_000;
+/** How long a write waits for another connection's (another process's) write lock. */
+const BUSY_TIMEOUT_MS = 15_000;
 /** Prepared statements kept at most: per-user statements would otherwise grow with the users. */
 const MAX_STATEMENTS = 512;
 /** bm25's constants, as FTS5 has them. */
@@ -274,7 +276,7 @@ export class SqliteIndex {
 
   private connect(): void {
     const existed = lstatSync(this.file, { throwIfNoEntry: false }) !== undefined;
-    this.db = new DatabaseSync(this.file, { timeout: 15_000 });
+    this.db = new DatabaseSync(this.file, { timeout: BUSY_TIMEOUT_MS });
     this.statements.clear();
     this.merging.clear();
     if (!existed) chmodSync(this.file, FILE_MODE);
@@ -282,7 +284,11 @@ export class SqliteIndex {
     // checkpoint stays as the backstop, at a WAL of 10,000 pages instead of 1,000.
     this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = ${BACKSTOP_PAGES};`);
     const db = this.db;
-    this.checkpointer = new Checkpointer(this.file, () => db.exec('PRAGMA wal_autocheckpoint = 1000'));
+    this.checkpointer = new Checkpointer(
+      this.file,
+      () => db.exec('PRAGMA wal_autocheckpoint = 1000'),
+      () => this.restartWal(db),
+    );
     const version = (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
     const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'memories'").get() !== undefined;
     if (version === SCHEMA_VERSION && hasTables) {
@@ -312,9 +318,27 @@ export class SqliteIndex {
     }
   }
 
+  /**
+   * A RESTART checkpoint on this connection when the checkpoint thread has copied (nearly) all of
+   * a long WAL (checkpointer.ts): it copies what the last few commits added and lets the next
+   * write start the WAL over. With a busy timeout of 0 it never waits: a checkpoint running in
+   * the thread, or a reader or writer in another process, makes it a no-op until the next time.
+   */
+  private restartWal(db: DatabaseSync): void {
+    if (db !== this.db || !db.isOpen || db.isTransaction) return;
+    db.exec('PRAGMA busy_timeout = 0');
+    try {
+      db.prepare('PRAGMA wal_checkpoint(RESTART)').get();
+    } finally {
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
   /** Removes the index files: only the fixed names this backend gives them. */
   private discard(): void {
-    void this.checkpointer?.close();
+    const checkpointer = this.checkpointer;
+    // The descriptor goes back once the thread's connection has closed too (Checkpointer.release).
+    void checkpointer?.close().then(() => checkpointer.release());
     this.checkpointer = undefined;
     try {
       this.db?.close();
@@ -858,12 +882,14 @@ export class SqliteIndex {
 
   /** Closes the checkpoint thread's connection first, so this one is the last and SQLite cleans up the WAL as before. */
   async close(): Promise<void> {
-    await this.checkpointer?.close();
+    const checkpointer = this.checkpointer;
+    await checkpointer?.close();
     this.checkpointer = undefined;
     try {
       this.db.close();
     } catch {
       // Already closed.
     }
+    checkpointer?.release();
   }
 }
