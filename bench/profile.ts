@@ -34,9 +34,13 @@ if (!target) {
   process.stderr.write('usage: node bench/profile.ts <dir or .cpuprofile> [top] [function filter]\n');
   process.exit(2);
 }
-const files = statSync(target).isDirectory()
-  ? readdirSync(target).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(target, f))
-  : [target];
+/** The profiles in `dir` and in its subdirectories (one per benchmark process, see bench/lib/child.ts). */
+function profilesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? profilesUnder(join(dir, e.name)) : e.name.endsWith('.cpuprofile') ? [join(dir, e.name)] : [],
+  );
+}
+const files = statSync(target).isDirectory() ? profilesUnder(target) : [target];
 for (const file of files) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const usPerSample = (profile.endTime - profile.startTime) / profile.samples.length;

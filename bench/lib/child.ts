@@ -62,7 +62,10 @@ export function startChild<R = unknown>(script: string, options: StartOptions = 
   // BENCH_CPU_PROF=<dir>: every benchmark process writes a V8 CPU profile there when it exits,
   // for `node bench/profile.ts <dir>` to sum up (how the causes in bench/history/ were found).
   const profDir = process.env.BENCH_CPU_PROF;
-  const nodeArgs = [...(options.execArgv ?? []), ...(profDir && !options.callgrindOut ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${script.replace(/\.ts$/, '')}-${Date.now()}.cpuprofile`] : [])];
+  // A directory per process (named after its script): V8's own file names there tell its
+  // threads apart, where one --cpu-prof-name had the checkpoint thread's profile overwrite the
+  // main thread's.
+  const nodeArgs = [...(options.execArgv ?? []), ...(profDir && !options.callgrindOut ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `${script.replace(/\.ts$/, '')}-${Date.now()}`)}`] : [])];
   const proc = fork(join(PROCS, script), options.args ?? [], {
     env: options.env ?? cleanEnv(),
     // fork() runs `execPath ...execArgv script ...args`: valgrind then starts this same node.
