@@ -15,7 +15,9 @@ import type { Benchmark, BenchOptions, BenchResult, TargetCheck } from './lib/ty
 import { memoryText } from './lib/corpus.ts';
 
 // Issue 11: search p50 ≤ 3 ms at 100k (issue 6 asked ≤ 20 ms there); first call ≤ 200 ms at 100k;
-// store p99 ≤ 10 ms.
+// store p99 ≤ 10 ms. With --million a user with 1,000,000 memories is measured too, and reported:
+// the targets stay at 100k.
+const TARGET_SIZE = 100_000;
 const TARGET_SEARCH_P50: Record<number, number> = { 10_000: 3, 100_000: 3 };
 const TARGET_FIRST_CALL_MS = 200;
 const TARGET_STORE_P99_MS = 10;
@@ -27,7 +29,7 @@ function structured<T>(r: CallToolResult): T {
 }
 
 async function run(options: BenchOptions): Promise<BenchResult> {
-  const sizes = options.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+  const sizes = options.quick ? [1_000, 10_000] : options.million ? [1_000, 10_000, 100_000, 1_000_000] : [1_000, 10_000, 100_000];
   const samples = options.quick ? 60 : 200;
   const dataDir = await ensureSeeded(options.cacheDir, sizes, options.freshSeed);
   const children: Child[] = [];
@@ -113,7 +115,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
         measured: `${fmt(stats.get(`${s}/search`)!.p50)} ms`,
         met: stats.get(`${s}/search`)!.p50 <= TARGET_SEARCH_P50[s]!,
       }));
-    const largest = sizes.at(-1)!;
+    const largest = sizes.includes(TARGET_SIZE) ? TARGET_SIZE : sizes.at(-1)!;
     targets.push(
       {
         what: `first call for a user with ${largest.toLocaleString('en-US')} memories (Streamable HTTP)`,
@@ -129,9 +131,9 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       },
     );
     const first = stats.get(`${sizes[0]}/store`)!.p50;
-    const last = stats.get(`${sizes.at(-1)}/store`)!.p50;
+    const last = stats.get(`${largest}/store`)!.p50;
     targets.push({
-      what: `store_memory p50 from ${sizes[0]!.toLocaleString('en-US')} to ${sizes.at(-1)!.toLocaleString('en-US')} (Streamable HTTP)`,
+      what: `store_memory p50 from ${sizes[0]!.toLocaleString('en-US')} to ${largest.toLocaleString('en-US')} (Streamable HTTP)`,
       target: 'flat (≤ 1.5×)',
       measured: `${fmt(first)} → ${fmt(last)} ms (${(last / first).toFixed(2)}×)`,
       met: last / first <= 1.5,
@@ -149,7 +151,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       `First calls were made right after the server started, while its start-up pass over every user directory ran in the background; the pass ended ${fmt(startupPassMs / 1000)} s after the last of them, and the timed calls above started then.`,
     ].join('\n');
     return {
-      title: 'Scale: one user with 1k, 10k, 100k memories',
+      title: `Scale: one user with ${sizes.map((s) => (s >= 1_000_000 ? `${s / 1_000_000}M` : `${s / 1000}k`)).join(', ')} memories`,
       method:
         'One Memento server process (`startHttpServer`, untraced, `--expose-gc` so heap figures are after a full GC) on the cached seeded stores; one SDK client over Streamable HTTP in the coordinator. ' +
         'The seeded users were written through the embedded backend (`EmbeddedStorage.store`: files plus the SQLite index) in a separate process (`bench/procs/seed.ts`); the measured server is a fresh process on that data directory, like any restarted server, and its start-up pass over every user directory runs in the background: the first calls are made during it, the timed calls after it.',
@@ -164,6 +166,6 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const scale: Benchmark = {
   name: 'scale',
-  summary: 'retrieve / search / store latency for one user holding 1k, 10k and 100k memories',
+  summary: 'retrieve / search / store latency for one user holding 1k, 10k and 100k memories (and 1M with --million)',
   run,
 };

@@ -33,6 +33,10 @@ export async function ensureSeeded(cacheDir: string, sizes: number[], fresh: boo
   const missing = sizes.filter((n) => n > 0 && marker[seededUser(n)] !== n);
   if (missing.length === 0) return dataDir;
   const seeder = await startChild('seed.ts');
+  seeder.onEvent((e) => {
+    const { user, done, of } = e as { user: string; done: number; of: number };
+    progress(`seeding ${user}: ${done.toLocaleString('en-US')} of ${of.toLocaleString('en-US')}`);
+  });
   try {
     for (const n of missing) {
       const user = seededUser(n);

@@ -10,6 +10,8 @@ export interface BenchOptions {
   cacheDir: string;
   /** Re-seed cached stores even when they look complete. */
   freshSeed: boolean;
+  /** `scale` also measures a user with 1,000,000 memories (seeded once: ~10 min, ~11 GB). */
+  million?: boolean;
   /** Raw data of the benchmarks that ran before this one in the same invocation. */
   earlier: ReadonlyMap<string, unknown>;
 }

@@ -6,7 +6,7 @@
  */
 import { openStorage } from '../../src/server/index.ts';
 import { memoryText } from '../lib/corpus.ts';
-import { serveParent } from '../lib/child.ts';
+import { sendEvent, serveParent } from '../lib/child.ts';
 
 const CONCURRENCY = 64;
 
@@ -21,6 +21,8 @@ async function seed(args: { dataDir: string; storeUrl?: string; users: { user: s
         const i = next++;
         const m = memoryText(i, seed ?? 1);
         await store.store(user, { content: m.content, description: m.description, tags: m.tags });
+        // Progress for the coordinator: a million takes minutes.
+        if ((i + 1) % 50_000 === 0) sendEvent({ user, done: i + 1, of: count });
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
