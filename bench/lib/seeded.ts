@@ -21,9 +21,10 @@ const SEED_VERSION = 5;
 
 export const seededUser = (size: number) => `seed-${size}`;
 
-export async function ensureSeeded(cacheDir: string, sizes: number[], fresh: boolean): Promise<string> {
-  const dataDir = join(cacheDir, `stores-v${SEED_VERSION}`);
-  const markerFile = join(cacheDir, `stores-v${SEED_VERSION}.json`);
+/** Seeds `sizes` into the data directory `<set>-v<SEED_VERSION>` under `cacheDir` (`million`: scale's own). */
+export async function ensureSeeded(cacheDir: string, sizes: number[], fresh: boolean, set = 'stores'): Promise<string> {
+  const dataDir = join(cacheDir, `${set}-v${SEED_VERSION}`);
+  const markerFile = join(cacheDir, `${set}-v${SEED_VERSION}.json`);
   let marker: Record<string, number> = {};
   if (fresh) {
     await rm(dataDir, { recursive: true, force: true });
