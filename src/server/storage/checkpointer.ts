@@ -28,7 +28,7 @@
  * writes never starts one. Measured with the same 1,500 stores, alternating, load average 15:
  * transactions' mean 0.43–0.57 → 0.29–0.43 ms, p99 8.4–10.2 → 1.6–6.1 ms.
  */
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { log } from '../../log.ts';
 
@@ -40,15 +40,20 @@ const RESTART_PAGES = 1000;
 const RESTART_LEFT_PAGES = 128;
 
 /**
- * Descriptors of index files for the worker's fdatasync, one per file and process, closed only
- * when the last connection of this process to the file has closed. Closing any descriptor of a
- * file drops every POSIX lock this process holds on it, SQLite's included (its "how to corrupt"
- * page, 2.2), so none may be closed while a connection could hold one.
+ * Descriptors of index files for the worker's fdatasync, one per file (device and inode: an index
+ * rebuilt after corruption is a new file at the same path) and process, closed only when the
+ * last connection of this process to the file has closed. Closing any descriptor of a file drops
+ * every POSIX lock this process holds on it, SQLite's included (its "how to corrupt" page, 2.2),
+ * so none may be closed while a connection could hold one.
  */
 const syncFds = new Map<string, { fd: number | undefined; users: number }>();
 
-function acquireSyncFd(file: string): number | undefined {
-  let entry = syncFds.get(file);
+/** Takes a use of this process's descriptor of `file`; the key to give back with releaseSyncFd. */
+function acquireSyncFd(file: string): { key: string; fd: number | undefined } | undefined {
+  const info = lstatSync(file, { throwIfNoEntry: false });
+  if (!info?.isFile()) return undefined;
+  const key = `${info.dev}:${info.ino}`;
+  let entry = syncFds.get(key);
   if (!entry) {
     let fd: number | undefined;
     try {
@@ -56,16 +61,16 @@ function acquireSyncFd(file: string): number | undefined {
     } catch {
       fd = undefined;
     }
-    syncFds.set(file, (entry = { fd, users: 0 }));
+    syncFds.set(key, (entry = { fd, users: 0 }));
   }
   entry.users++;
-  return entry.fd;
+  return { key, fd: entry.fd };
 }
 
-function releaseSyncFd(file: string): void {
-  const entry = syncFds.get(file);
+function releaseSyncFd(key: string): void {
+  const entry = syncFds.get(key);
   if (!entry || --entry.users > 0) return;
-  syncFds.delete(file);
+  syncFds.delete(key);
   if (entry.fd !== undefined) closeSync(entry.fd);
 }
 
@@ -121,14 +126,14 @@ export class Checkpointer {
   /** Runs the RESTART on the index's own connection, without waiting (see the header). */
   private readonly restart: () => void;
   /** This process's descriptor of the index file, for the worker's fdatasync (acquireSyncFd). */
-  private fd: number | undefined;
+  private readonly sync: { key: string; fd: number | undefined } | undefined;
   private released = false;
 
   constructor(file: string, fallBack: () => void, restart: () => void) {
     this.file = file;
     this.fallBack = fallBack;
     this.restart = restart;
-    this.fd = acquireSyncFd(file);
+    this.sync = acquireSyncFd(file);
   }
 
   /** After each write transaction's COMMIT. */
@@ -144,7 +149,7 @@ export class Checkpointer {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER, { eval: true, workerData: { file: this.file, fd: this.fd, restartPages: RESTART_PAGES, leftPages: RESTART_LEFT_PAGES } });
+    const worker = new Worker(WORKER, { eval: true, workerData: { file: this.file, fd: this.sync?.fd, restartPages: RESTART_PAGES, leftPages: RESTART_LEFT_PAGES } });
     worker.unref();
     worker.on('message', (m: unknown) => {
       if (m === 'restart' && this.worker === worker) {
@@ -179,9 +184,9 @@ export class Checkpointer {
 
   /** After the index's own connection has closed: gives back this process's descriptor of the file. */
   release(): void {
-    if (this.released) return;
+    if (this.released || !this.sync) return;
     this.released = true;
-    releaseSyncFd(this.file);
+    releaseSyncFd(this.sync.key);
   }
 
   /** Closes the worker's connection (so the index's own close is the last and cleans up the WAL as before). */

@@ -5,7 +5,7 @@
  * which goes up by one each time the WAL starts over, and through the process's open
  * descriptors.
  */
-import { open as openFile, readdir, readlink } from 'node:fs/promises';
+import { open as openFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -54,15 +54,21 @@ async function storeMany(store: EmbeddedStorage, count: number, label: string): 
   await Promise.all(Array.from({ length: 8 }, lane));
 }
 
-/** This process's open descriptors of the index file itself. */
-async function indexDescriptors(): Promise<number> {
-  let n = 0;
+/** This process's open descriptors of the index file itself, and of one removed from that path. */
+async function descriptors(): Promise<{ live: number; removed: number }> {
+  const out = { live: 0, removed: 0 };
   for (const fd of await readdir('/proc/self/fd')) {
     const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
-    if (target === indexFile()) n++;
+    if (target === indexFile()) out.live++;
+    else if (target === `${indexFile()} (deleted)`) out.removed++;
   }
-  return n;
+  return out;
 }
+
+const indexDescriptors = async () => {
+  const { live, removed } = await descriptors();
+  return live + removed;
+};
 
 beforeEach(async () => {
   setLogSink(() => undefined);
@@ -119,6 +125,21 @@ describe('WAL checkpoints', () => {
     await storeMany(b, 100, 'b again');
     expect((await b.list('u0')).total).toBe(150);
     await b.close();
+    expect(await indexDescriptors()).toBe(0);
+  });
+
+  it('after an index is rebuilt from corruption, its descriptors are of the new file only, and close() gives them all back', async () => {
+    const first = await open();
+    await storeMany(first, 100, 'before');
+    await first.close();
+    await writeFile(indexFile(), Buffer.alloc(8192, 'x'));
+    const rebuilt = await open();
+    await storeMany(rebuilt, 100, 'after');
+    expect((await rebuilt.list('u0')).total).toBeGreaterThanOrEqual(50);
+    // The descriptors are of the new file, none of the removed one.
+    expect(await descriptors()).toMatchObject({ removed: 0 });
+    expect((await descriptors()).live).toBeGreaterThan(0);
+    await rebuilt.close();
     expect(await indexDescriptors()).toBe(0);
   });
 });
