@@ -21,11 +21,10 @@
  * handler (1 + 2 + 5 + 10 ms steps) with the event loop blocked: 16–20 ms about once every 130
  * stores at 100,000 memories, the store p99. Measured in-process on the seeded 100,000-memory
  * user, the event loop turning between stores (1,000 stores): worst store 19–57 ms before,
- * 5.4 ms after (one of 1,000 at 28 ms), p99 2.7–3.0 ms.
- * The index's connection keeps an automatic
- * checkpoint only as a backstop at 10,000 pages (sqlite-index.ts), and gets the usual 1,000 back
- * if the worker fails. The worker starts at the first nudge: a store that only ever sees a few
- * writes never starts one. Measured with the same 1,500 stores, alternating, load average 15:
+ * 5.4 ms after (one of 1,000 at 28 ms), p99 2.7–3.0 ms. The index's connection keeps an
+ * automatic checkpoint only as a backstop at 10,000 pages (sqlite-index.ts), and gets the usual
+ * 1,000 back if the worker fails. The worker starts at the first nudge: a store that only ever
+ * sees a few writes never starts one. Measured with the same 1,500 stores, alternating, load average 15:
  * transactions' mean 0.43–0.57 → 0.29–0.43 ms, p99 8.4–10.2 → 1.6–6.1 ms.
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';

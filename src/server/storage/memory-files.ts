@@ -130,8 +130,8 @@ export function writeMemory(
         throw err;
       }
       try {
-        if (sidecarFor === undefined) metaMtimeMs = (writeNewFile(tempMeta, sidecar(file))).mtimeMs;
-        else if (sidecarFor !== file) metaMtimeMs = (rewriteOwnFile(tempMeta, sidecar(file))).mtimeMs;
+        if (sidecarFor === undefined) metaMtimeMs = writeNewFile(tempMeta, sidecar(file)).mtimeMs;
+        else if (sidecarFor !== file) metaMtimeMs = rewriteOwnFile(tempMeta, sidecar(file)).mtimeMs;
         sidecarFor = file;
         // The commit: from here on the memory exists.
         linkSync(tempMeta, path.join(dir, file + META_SUFFIX));
