@@ -17,16 +17,25 @@ import type { Benchmark, BenchOptions, BenchResult, TargetCheck } from './lib/ty
 
 const TARGET_P50_OVER_FLOOR_MS = 0.5;
 const TARGET_P99_MS = 10;
+/** Issue 11: a store's p50 within this of the SDK floor. */
+const ISSUE_11_STORE_OVER_FLOOR_MS = 0.3;
 
-type ServerKind = 'floor' | 'memento' | 'memento-traced';
+type ServerKind = 'floor' | 'floor-durable' | 'memento' | 'memento-traced';
 type Op = 'noop' | 'store_memory' | 'retrieve_memories';
 const TRANSPORTS: TransportKind[] = ['http', 'sse', 'stdio'];
-const SERVERS: ServerKind[] = ['floor', 'memento', 'memento-traced'];
+const SERVERS: ServerKind[] = ['floor', 'floor-durable', 'memento', 'memento-traced'];
 const TRANSPORT_LABEL: Record<TransportKind, string> = { http: 'Streamable HTTP', sse: 'SSE (legacy)', stdio: 'stdio' };
-const SERVER_LABEL: Record<ServerKind, string> = { floor: 'floor (SDK, no-op tool)', memento: 'Memento, untraced', 'memento-traced': 'Memento, traced' };
+const SERVER_LABEL: Record<ServerKind, string> = {
+  floor: 'floor (SDK, no-op tool)',
+  'floor-durable': 'durable floor (SDK, least durable store)',
+  memento: 'Memento, untraced',
+  'memento-traced': 'Memento, traced',
+};
 
 function opsOf(server: ServerKind): Op[] {
-  return server === 'floor' ? ['noop'] : ['store_memory', 'retrieve_memories'];
+  if (server === 'floor') return ['noop'];
+  if (server === 'floor-durable') return ['store_memory'];
+  return ['store_memory', 'retrieve_memories'];
 }
 
 async function run(options: BenchOptions): Promise<BenchResult> {
@@ -44,13 +53,20 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     for (const d of ['http-plain', 'http-traced', 'stdio-plain', 'stdio-traced']) await mkdir(dir(d), { recursive: true });
 
     const floorHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json'] });
+    const durableHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json', `durable=${dir('http-durable')}`] });
     const plainHttp = await startChild<{ url: string }>('memento-server.ts', { args: [dir('http-plain')] });
     const tracedHttp = await startChild<{ url: string }>('memento-server.ts', { args: [dir('http-traced')], env: cleanEnv(tracedEnv) });
-    children.push(floorHttp, plainHttp, tracedHttp);
-    const httpUrl: Record<ServerKind, string> = { floor: floorHttp.ready.url, memento: plainHttp.ready.url, 'memento-traced': tracedHttp.ready.url };
+    children.push(floorHttp, durableHttp, plainHttp, tracedHttp);
+    const httpUrl: Record<ServerKind, string> = {
+      floor: floorHttp.ready.url,
+      'floor-durable': durableHttp.ready.url,
+      memento: plainHttp.ready.url,
+      'memento-traced': tracedHttp.ready.url,
+    };
     const targetOf = (transport: TransportKind, server: ServerKind): Target => {
       if (transport !== 'stdio') return { kind: transport, url: httpUrl[server] };
       if (server === 'floor') return { kind: 'stdio', server: floorStdio(cleanEnv()) };
+      if (server === 'floor-durable') return { kind: 'stdio', server: floorStdio(cleanEnv(), [`durable=${dir('stdio-durable')}`]) };
       if (server === 'memento') return { kind: 'stdio', server: mementoStdio(dir('stdio-plain'), cleanEnv()) };
       return { kind: 'stdio', server: mementoStdio(dir('stdio-traced'), cleanEnv(tracedEnv)) };
     };
@@ -107,12 +123,37 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     for (const t of TRANSPORTS) {
       const floor = stat(t, 'floor', 'noop');
       data[`${t}/floor/noop`] = floor;
-      rows.push([TRANSPORT_LABEL[t], SERVER_LABEL.floor, 'noop', fmt(floor.p50), fmt(floor.p90), fmt(floor.p99), '–', '1.00×']);
+      rows.push([TRANSPORT_LABEL[t], SERVER_LABEL.floor, 'noop', fmt(floor.p50), fmt(floor.p90), fmt(floor.p99), '–', '1.00×', '–']);
+      const durable = stat(t, 'floor-durable', 'store_memory');
+      data[`${t}/floor-durable/store_memory`] = durable;
+      const plus = (ms: number) => `${ms < 0 ? '−' : '+'}${fmt(Math.abs(ms))}`;
+      rows.push([TRANSPORT_LABEL[t], SERVER_LABEL['floor-durable'], 'store_memory', fmt(durable.p50), fmt(durable.p90), fmt(durable.p99), plus(durable.p50 - floor.p50), `${(durable.p50 / floor.p50).toFixed(2)}×`, '–']);
+      targets.push({
+        what: `${TRANSPORT_LABEL[t]} the durable floor's store_memory p50 − floor (no Memento code: what issue 11's contract costs by itself)`,
+        target: 'reported',
+        measured: `${plus(durable.p50 - floor.p50)} ms`,
+        met: undefined,
+      });
       for (const s of ['memento', 'memento-traced'] as const) {
         for (const op of opsOf(s)) {
           const m = stat(t, s, op);
           data[`${t}/${s}/${op}`] = m;
-          rows.push([TRANSPORT_LABEL[t], SERVER_LABEL[s], op, fmt(m.p50), fmt(m.p90), fmt(m.p99), `+${fmt(m.p50 - floor.p50)}`, `${(m.p50 / floor.p50).toFixed(2)}×`]);
+          const overDurable = op === 'store_memory' ? plus(m.p50 - durable.p50) : '–';
+          rows.push([TRANSPORT_LABEL[t], SERVER_LABEL[s], op, fmt(m.p50), fmt(m.p90), fmt(m.p99), plus(m.p50 - floor.p50), `${(m.p50 / floor.p50).toFixed(2)}×`, overDurable]);
+          if (op === 'store_memory' && s === 'memento') {
+            targets.push({
+              what: `${TRANSPORT_LABEL[t]} store_memory (untraced): p50 − floor (issue 11)`,
+              target: `≤ ${ISSUE_11_STORE_OVER_FLOOR_MS} ms`,
+              measured: `${plus(m.p50 - floor.p50)} ms`,
+              met: m.p50 - floor.p50 <= ISSUE_11_STORE_OVER_FLOOR_MS,
+            });
+            targets.push({
+              what: `${TRANSPORT_LABEL[t]} store_memory (untraced): p50 − durable floor (Memento's own code)`,
+              target: 'reported',
+              measured: `${overDurable} ms`,
+              met: undefined,
+            });
+          }
           targets.push({
             what: `${TRANSPORT_LABEL[t]} ${op} (${s === 'memento' ? 'untraced' : 'traced'}): p50 − floor`,
             target: `≤ ${TARGET_P50_OVER_FLOOR_MS} ms`,
@@ -130,7 +171,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     }
     const n = rounds * perRound;
     const body = [
-      table(['transport', 'server', 'tool', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'p50 − floor (ms)', 'p50 ÷ floor'], rows),
+      table(['transport', 'server', 'tool', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'p50 − floor (ms)', 'p50 ÷ floor', 'p50 − durable floor (ms)'], rows),
       '',
       `${n} calls per row (${rounds} rounds × ${perRound}, rows interleaved round by round) after ${warmup} warm-up calls. ` +
         `store_memory stores ~300-byte memories with a description and tags (the store grows by ${n + warmup} per server over the run); ` +
@@ -140,7 +181,8 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       title: 'MCP latency against the floor',
       method:
         'One SDK `Client` per transport and server, in the coordinator process, calling one tool at a time and timing `callTool` with `performance.now()` (client-side, so it includes JSON-RPC, HTTP or pipe, and the SDK’s schema validation on both ends). ' +
-        'Servers each run in their own process: the floor is `bench/procs/floor-server.ts` (SDK `McpServer`, one no-op tool, one server and transport per session on `node:http`, Streamable HTTP answered in JSON: all as Memento does); Memento over HTTP is `startHttpServer` (`bench/procs/memento-server.ts`), over stdio the real `memento serve --stdio` command line.',
+        'Servers each run in their own process: the floor is `bench/procs/floor-server.ts` (SDK `McpServer`, one no-op tool, one server and transport per session on `node:http`, Streamable HTTP answered in JSON: all as Memento does); ' +
+        'the durable floor is the same server with a `store_memory` of Memento\'s own schemas whose handler is the least durable store, with no Memento code (content and metadata as two files linked into place from temporary names, one SQLite row committed in WAL mode): Memento\'s store minus it is what Memento\'s own code costs; Memento over HTTP is `startHttpServer` (`bench/procs/memento-server.ts`), over stdio the real `memento serve --stdio` command line.',
       body,
       targets,
       data: { rounds, perRound, warmup, summaries: data },

@@ -61,8 +61,8 @@ export function mementoStdio(dataDir: string, env: NodeJS.ProcessEnv): StdioComm
   };
 }
 
-export function floorStdio(env: NodeJS.ProcessEnv): StdioCommand {
-  return { command: process.execPath, args: [join(PROCS, 'floor-server.ts'), 'stdio'], env: envRecord(env) };
+export function floorStdio(env: NodeJS.ProcessEnv, flags: string[] = []): StdioCommand {
+  return { command: process.execPath, args: [join(PROCS, 'floor-server.ts'), 'stdio', ...flags], env: envRecord(env) };
 }
 
 /** The official @modelcontextprotocol/server-memory, as its README runs it (MEMORY_FILE_PATH). */

@@ -14,6 +14,15 @@
  * transport (src/telemetry/mcp.ts), as src/server/http does. What it costs per call over the
  * plain floor is what tracing costs a call before any Memento tool or storage code runs.
  * `otel`: the setup and instrumentation-http only, no MCP decorator (splits the two).
+ *
+ * `durable=<dir>`: the floor of a durable store. Besides `noop`, a `store_memory` tool with
+ * Memento's own definition (its input and output schemas, so the SDK validates the same on
+ * both ends) whose handler is the least a store meeting issue 11's contract can do, written
+ * here with no Memento code: the content and its metadata as two plain files, each written
+ * under a temporary name and linked into place (nothing half-written ever has a final name),
+ * and one row in an SQLite index (WAL, synchronous NORMAL, one transaction). No input rules,
+ * naming, tags, search words, reconciliation or spans. Memento's store_memory minus this is
+ * what Memento's own code costs a store.
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +45,52 @@ type SSEServerTransport = InstanceType<typeof SSEServerTransport>;
 const mcpSpans = tracing === 'traced' ? await import('../../src/telemetry/mcp.ts') : undefined;
 const peer = tracing === 'traced' ? await import('../../src/telemetry/peer.ts') : undefined;
 const { context } = await import('@opentelemetry/api');
+const TOOLS = flags.some((f) => f.startsWith('durable=')) ? (await import('../../src/server/tools.ts')).TOOLS : undefined;
+const durableDir = flags.find((f) => f.startsWith('durable='))?.slice('durable='.length);
+const durable = durableDir ? await durableStore(durableDir) : undefined;
+
+/** The least durable store (see the header): returns store_memory's structured result. */
+async function durableStore(dir: string) {
+  const { linkSync, mkdirSync, unlinkSync, writeFileSync, openSync, fstatSync, closeSync, constants } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { DatabaseSync } = await import('node:sqlite');
+  const files = join(dir, 'user');
+  mkdirSync(files, { recursive: true });
+  const db = new DatabaseSync(join(dir, 'index.sqlite'));
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS memories (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, file TEXT NOT NULL UNIQUE, meta TEXT NOT NULL, mtime REAL NOT NULL);`);
+  const insert = db.prepare('INSERT INTO memories (id, file, meta, mtime) VALUES (?, ?, ?, ?)');
+  const write = (p: string, data: string) => {
+    const fd = openSync(p, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeFileSync(fd, data);
+      return fstatSync(fd).mtimeMs;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  let seq = 0;
+  return (args: { content: string; description?: string; tags?: string[] | string }) => {
+    const created = new Date();
+    const id = `${created.getTime()}-${process.pid}-${seq++}`;
+    const file = `${created.toISOString().replace(/\D/g, '').slice(0, 14)}_${id}.txt`;
+    const tags = Array.isArray(args.tags) ? args.tags : args.tags ? [args.tags] : [];
+    const meta = { id, file, description: args.description ?? '', tags, created: created.toISOString(), size: Buffer.byteLength(args.content) };
+    const tempContent = join(files, `.tmp-${id}.content`);
+    const tempMeta = join(files, `.tmp-${id}.meta`);
+    const mtime = write(tempContent, args.content);
+    linkSync(tempContent, join(files, file));
+    const sidecar = JSON.stringify(meta);
+    write(tempMeta, sidecar);
+    linkSync(tempMeta, join(files, `${file}.meta.json`));
+    unlinkSync(tempContent);
+    unlinkSync(tempMeta);
+    db.exec('BEGIN IMMEDIATE');
+    insert.run(id, file, sidecar, mtime);
+    db.exec('COMMIT');
+    return meta;
+  };
+}
 
 /** The transport as Memento's traced server connects it (src/server/http/routes.ts `traced`). */
 function decorated(transport: Transport, kind: 'http' | 'sse' | 'stdio'): Transport {
@@ -47,6 +102,12 @@ function newServer(): McpServer {
   server.registerTool('noop', { description: 'Does nothing.', inputSchema: {} }, async () => ({
     content: [{ type: 'text', text: 'ok' }],
   }));
+  if (durable) {
+    server.registerTool('store_memory', TOOLS!.store_memory, async (args) => {
+      const meta = durable(args);
+      return { content: [{ type: 'text', text: JSON.stringify(meta) }], structuredContent: meta };
+    });
+  }
   return server;
 }
 

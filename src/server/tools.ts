@@ -92,9 +92,10 @@ async function handle<T>(tool: string, fn: () => Promise<T>): Promise<T> {
 /**
  * The five tools' definitions, built once per process: every session's McpServer registers
  * these same objects, so a session costs its handlers, not its own copy of every schema
- * (~80 KB a session before, which 20,000 sessions turned into gigabytes).
+ * (~80 KB a session before, which 20,000 sessions turned into gigabytes). Exported for the
+ * benchmarks' durable floor (bench/procs/floor-server.ts), which serves store_memory's contract.
  */
-const TOOLS = {
+export const TOOLS = {
   store_memory: {
     title: 'Store a memory',
     description:
