@@ -195,6 +195,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const mcpLatency: Benchmark = {
   name: 'mcp-latency',
+  createsFiles: true,
   summary: 'store_memory / retrieve_memories p50 and p99 per transport, next to an SDK no-op floor',
   run,
 };

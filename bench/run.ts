@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './lib/child.ts';
+import { describeFsState, settleFileSystem, type FsState } from './lib/fs-settle.ts';
 import { progress } from './lib/progress.ts';
 import { table, verdict } from './lib/stats.ts';
 import type { Benchmark, BenchResult } from './lib/types.ts';
@@ -76,29 +77,32 @@ const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 progress(`${command}: ${selected.join(', ')} on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}`);
 
 const earlier = new Map<string, unknown>();
-const results: { name: string; result?: BenchResult; error?: string; seconds: number }[] = [];
-const finished: string[] = [];
+const results: { name: string; result?: BenchResult; error?: string; seconds: number; fs: FsState }[] = [];
+// Scratch directories go only after the last benchmark: for up to five minutes after files are
+// deleted, this file system checks every recently freed inode before it hands out a new one,
+// and a store's two file creations took ~0.8 ms instead of ~0.03 ms (lib/fs-settle.ts) for the
+// next benchmark, whose servers create files in the same place. The probe's files stay too.
+const probeRoot = await mkdtemp(join(os.tmpdir(), 'memento-bench-fs-probe-'));
+const finished: string[] = [probeRoot];
 for (const name of selected) {
   const bench = await BENCHMARKS[name]!();
+  // A quick run is a smoke run: it reports the file system's state but does not wait for it.
+  const fs = await settleFileSystem(probeRoot, !quick && bench.createsFiles === true, name);
   const workDir = await mkdtemp(join(os.tmpdir(), `memento-bench-${name}-`));
   const t0 = performance.now();
-  progress(`== ${name}: ${bench.summary}`);
+  progress(`== ${name}: ${bench.summary} (file creation p50 ${fs.createP50Ms.toFixed(3)} ms)`);
   try {
     const result = await bench.run({ quick, workDir, cacheDir, freshSeed, million, earlier });
     earlier.set(name, result.data);
-    results.push({ name, result, seconds: (performance.now() - t0) / 1000 });
+    results.push({ name, result, seconds: (performance.now() - t0) / 1000, fs });
   } catch (err) {
     progress(`${name} failed: ${(err as Error).stack ?? err}`);
-    results.push({ name, error: String((err as Error).stack ?? err), seconds: (performance.now() - t0) / 1000 });
+    results.push({ name, error: String((err as Error).stack ?? err), seconds: (performance.now() - t0) / 1000, fs });
   } finally {
     finished.push(workDir);
   }
   progress(`== ${name} done in ${results.at(-1)!.seconds.toFixed(0)} s`);
 }
-// Scratch directories go only after the last benchmark: for ~30 s after files are deleted, ext4
-// (this kernel) checks every recently freed inode before it hands out a new one nearby, and a
-// store's two file creations took ~0.8 ms instead of ~0.03 ms (`perf`: recently_deleted() in
-// find_inode_bit()) for the next benchmark, whose servers create files in the same place.
 for (const dir of finished) await rm(dir, { recursive: true, force: true });
 
 const lines: string[] = [
@@ -119,7 +123,7 @@ const lines: string[] = [
 for (const r of results) {
   lines.push(`## ${r.result?.title ?? r.name} (\`${r.name}\`, ${r.seconds.toFixed(0)} s)`, '');
   if (r.error) lines.push('```', r.error, '```', '');
-  else lines.push(r.result!.method, '', r.result!.body, '');
+  else lines.push(r.result!.method, '', describeFsState(r.fs), '', r.result!.body, '');
 }
 const report = lines.join('\n');
 const stamp = machine.date.replace(/[:.]/g, '-');
@@ -127,7 +131,7 @@ await writeFile(join(resultsDir, `${stamp}.md`), report);
 await writeFile(join(resultsDir, 'latest.md'), report);
 await writeFile(
   join(resultsDir, `${stamp}.json`),
-  JSON.stringify({ machine, command, results: results.map((r) => ({ name: r.name, seconds: r.seconds, error: r.error, targets: r.result?.targets, data: r.result?.data })) }, null, 2),
+  JSON.stringify({ machine, command, results: results.map((r) => ({ name: r.name, seconds: r.seconds, fs: r.fs, error: r.error, targets: r.result?.targets, data: r.result?.data })) }, null, 2),
 );
 process.stdout.write(`${report}\n`);
 progress(`report written to bench/results/${stamp}.md (and latest.md)`);

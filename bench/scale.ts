@@ -190,6 +190,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const scale: Benchmark = {
   name: 'scale',
+  createsFiles: true,
   summary: 'retrieve / search / store latency for one user holding 1k, 10k and 100k memories (and 1M with --million)',
   run,
 };

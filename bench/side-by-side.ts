@@ -220,6 +220,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const sideBySide: Benchmark = {
   name: 'side-by-side',
+  createsFiles: true,
   summary: 'Memento vs @modelcontextprotocol/server-memory over stdio at growing sizes, and 20 concurrent creates',
   run,
 };

@@ -85,6 +85,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const storeFs: Benchmark = {
   name: 'store-fs',
+  createsFiles: true,
   summary: 'the file-system calls of one store_memory, today’s sequence vs the proposed one',
   run,
 };

@@ -243,6 +243,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const throughput: Benchmark = {
   name: 'throughput',
+  createsFiles: true,
   summary: 'tool calls per second with 1, 8 and 64 concurrent sessions, Memento vs the SDK floor, interleaved (load from a separate process)',
   run,
 };

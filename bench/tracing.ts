@@ -269,6 +269,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
 
 export const tracing: Benchmark = {
   name: 'tracing',
+  createsFiles: true,
   summary: 'client CPU per turn: untraced vs Memento tracing vs the peer instrumentation',
   run,
 };

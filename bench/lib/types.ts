@@ -37,5 +37,10 @@ export interface BenchResult {
 export interface Benchmark {
   name: string;
   summary: string;
+  /**
+   * Its figures include servers creating files (stores): bench/run.ts waits until file creation
+   * is back to normal before it starts (lib/fs-settle.ts).
+   */
+  createsFiles?: boolean;
   run(options: BenchOptions): Promise<BenchResult>;
 }
