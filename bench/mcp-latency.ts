@@ -20,13 +20,14 @@ const TARGET_P99_MS = 10;
 /** Issue 11: a store's p50 within this of the SDK floor. */
 const ISSUE_11_STORE_OVER_FLOOR_MS = 0.3;
 
-type ServerKind = 'floor' | 'floor-durable' | 'memento' | 'memento-traced';
+type ServerKind = 'floor' | 'floor-schema' | 'floor-durable' | 'memento' | 'memento-traced';
 type Op = 'noop' | 'store_memory' | 'retrieve_memories';
 const TRANSPORTS: TransportKind[] = ['http', 'sse', 'stdio'];
-const SERVERS: ServerKind[] = ['floor', 'floor-durable', 'memento', 'memento-traced'];
+const SERVERS: ServerKind[] = ['floor', 'floor-schema', 'floor-durable', 'memento', 'memento-traced'];
 const TRANSPORT_LABEL: Record<TransportKind, string> = { http: 'Streamable HTTP', sse: 'SSE (legacy)', stdio: 'stdio' };
 const SERVER_LABEL: Record<ServerKind, string> = {
   floor: 'floor (SDK, no-op tool)',
+  'floor-schema': 'floor with store_memory’s schemas, writing nothing',
   'floor-durable': 'durable floor (SDK, least durable store)',
   memento: 'Memento, untraced',
   'memento-traced': 'Memento, traced',
@@ -34,7 +35,7 @@ const SERVER_LABEL: Record<ServerKind, string> = {
 
 function opsOf(server: ServerKind): Op[] {
   if (server === 'floor') return ['noop'];
-  if (server === 'floor-durable') return ['store_memory'];
+  if (server === 'floor-durable' || server === 'floor-schema') return ['store_memory'];
   return ['store_memory', 'retrieve_memories'];
 }
 
@@ -53,12 +54,14 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     for (const d of ['http-plain', 'http-traced', 'stdio-plain', 'stdio-traced']) await mkdir(dir(d), { recursive: true });
 
     const floorHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json'] });
+    const schemaHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json', 'schema'] });
     const durableHttp = await startChild<{ url: string }>('floor-server.ts', { args: ['http', 'json', `durable=${dir('http-durable')}`] });
     const plainHttp = await startChild<{ url: string }>('memento-server.ts', { args: [dir('http-plain')] });
     const tracedHttp = await startChild<{ url: string }>('memento-server.ts', { args: [dir('http-traced')], env: cleanEnv(tracedEnv) });
-    children.push(floorHttp, durableHttp, plainHttp, tracedHttp);
+    children.push(floorHttp, schemaHttp, durableHttp, plainHttp, tracedHttp);
     const httpUrl: Record<ServerKind, string> = {
       floor: floorHttp.ready.url,
+      'floor-schema': schemaHttp.ready.url,
       'floor-durable': durableHttp.ready.url,
       memento: plainHttp.ready.url,
       'memento-traced': tracedHttp.ready.url,
@@ -66,6 +69,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     const targetOf = (transport: TransportKind, server: ServerKind): Target => {
       if (transport !== 'stdio') return { kind: transport, url: httpUrl[server] };
       if (server === 'floor') return { kind: 'stdio', server: floorStdio(cleanEnv()) };
+      if (server === 'floor-schema') return { kind: 'stdio', server: floorStdio(cleanEnv(), ['schema']) };
       if (server === 'floor-durable') return { kind: 'stdio', server: floorStdio(cleanEnv(), [`durable=${dir('stdio-durable')}`]) };
       if (server === 'memento') return { kind: 'stdio', server: mementoStdio(dir('stdio-plain'), cleanEnv()) };
       return { kind: 'stdio', server: mementoStdio(dir('stdio-traced'), cleanEnv(tracedEnv)) };
@@ -124,14 +128,17 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       const floor = stat(t, 'floor', 'noop');
       data[`${t}/floor/noop`] = floor;
       rows.push([TRANSPORT_LABEL[t], SERVER_LABEL.floor, 'noop', fmt(floor.p50), fmt(floor.p90), fmt(floor.p99), '–', '1.00×', '–']);
+      const schema = stat(t, 'floor-schema', 'store_memory');
+      data[`${t}/floor-schema/store_memory`] = schema;
       const durable = stat(t, 'floor-durable', 'store_memory');
       data[`${t}/floor-durable/store_memory`] = durable;
       const plus = (ms: number) => `${ms < 0 ? '−' : '+'}${fmt(Math.abs(ms))}`;
+      rows.push([TRANSPORT_LABEL[t], SERVER_LABEL['floor-schema'], 'store_memory', fmt(schema.p50), fmt(schema.p90), fmt(schema.p99), plus(schema.p50 - floor.p50), `${(schema.p50 / floor.p50).toFixed(2)}×`, '–']);
       rows.push([TRANSPORT_LABEL[t], SERVER_LABEL['floor-durable'], 'store_memory', fmt(durable.p50), fmt(durable.p90), fmt(durable.p99), plus(durable.p50 - floor.p50), `${(durable.p50 / floor.p50).toFixed(2)}×`, '–']);
       targets.push({
         what: `${TRANSPORT_LABEL[t]} the durable floor's store_memory p50 − floor (no Memento code: what issue 11's contract costs by itself)`,
         target: 'reported',
-        measured: `${plus(durable.p50 - floor.p50)} ms`,
+        measured: `${plus(durable.p50 - floor.p50)} ms (the schemas alone ${plus(schema.p50 - floor.p50)}, the durable write ${plus(durable.p50 - schema.p50)})`,
         met: undefined,
       });
       for (const s of ['memento', 'memento-traced'] as const) {
@@ -182,6 +189,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       method:
         'One SDK `Client` per transport and server, in the coordinator process, calling one tool at a time and timing `callTool` with `performance.now()` (client-side, so it includes JSON-RPC, HTTP or pipe, and the SDK’s schema validation on both ends). ' +
         'Servers each run in their own process: the floor is `bench/procs/floor-server.ts` (SDK `McpServer`, one no-op tool, one server and transport per session on `node:http`, Streamable HTTP answered in JSON: all as Memento does); ' +
+        'the schema floor is the same server with a `store_memory` of Memento\'s own definition that writes nothing and returns a result of the same shape (what the tool\'s contract costs on the wire); ' +
         'the durable floor is the same server with a `store_memory` of Memento\'s own schemas whose handler is the least durable store, with no Memento code (content and metadata as two files linked into place from temporary names, one SQLite row committed in WAL mode): Memento\'s store minus it is what Memento\'s own code costs; Memento over HTTP is `startHttpServer` (`bench/procs/memento-server.ts`), over stdio the real `memento serve --stdio` command line.',
       body,
       targets,

@@ -16,8 +16,8 @@ import { closeSync, constants, mkdtempSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { progress } from './progress.ts';
 
-/** A creation at or under this p50 counts as normal (~0.02 ms measured when settled, 0.15–0.85 ms after deletes). */
-export const SETTLED_MS = 0.1;
+/** A creation at or under this p50 counts as normal (0.014–0.027 ms measured when settled, 0.07–0.85 ms after deletes). */
+export const SETTLED_MS = 0.05;
 /** The longest wait: the kernel's own limit (300 s) and a margin for writeback. */
 const MAX_WAIT_MS = 360_000;
 const PROBE_EVERY_MS = 10_000;

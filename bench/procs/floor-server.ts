@@ -23,6 +23,10 @@
  * and one row in an SQLite index (WAL, synchronous NORMAL, one transaction). No input rules,
  * naming, tags, search words, reconciliation or spans. Memento's store_memory minus this is
  * what Memento's own code costs a store.
+ *
+ * `schema`: the same `store_memory` (Memento's definition) with a handler that writes nothing
+ * and returns a result of the same shape: what the tool's contract costs on the wire (its
+ * larger request and result, validated by the SDK on both ends), without the disk.
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -45,9 +49,22 @@ type SSEServerTransport = InstanceType<typeof SSEServerTransport>;
 const mcpSpans = tracing === 'traced' ? await import('../../src/telemetry/mcp.ts') : undefined;
 const peer = tracing === 'traced' ? await import('../../src/telemetry/peer.ts') : undefined;
 const { context } = await import('@opentelemetry/api');
-const TOOLS = flags.some((f) => f.startsWith('durable=')) ? (await import('../../src/server/tools.ts')).TOOLS : undefined;
 const durableDir = flags.find((f) => f.startsWith('durable='))?.slice('durable='.length);
-const durable = durableDir ? await durableStore(durableDir) : undefined;
+const schemaOnly = flags.includes('schema');
+const TOOLS = durableDir || schemaOnly ? (await import('../../src/server/tools.ts')).TOOLS : undefined;
+const durable = durableDir ? await durableStore(durableDir) : schemaOnly ? writesNothing() : undefined;
+
+/** `schema`: store_memory's result, made up, with nothing written. */
+function writesNothing() {
+  let seq = 0;
+  return (args: { content: string; description?: string; tags?: string[] | string }) => {
+    const created = new Date();
+    const id = `${created.getTime()}-${process.pid}-${seq++}`;
+    const file = `${created.toISOString().replace(/\D/g, '').slice(0, 14)}_${id}.txt`;
+    const tags = Array.isArray(args.tags) ? args.tags : args.tags ? [args.tags] : [];
+    return { id, file, description: args.description ?? '', tags, created: created.toISOString(), size: Buffer.byteLength(args.content) };
+  };
+}
 
 /** The least durable store (see the header): returns store_memory's structured result. */
 async function durableStore(dir: string) {
