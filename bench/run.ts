@@ -78,7 +78,7 @@ progress(`${command}: ${selected.join(', ')} on ${machine.cpus} × ${machine.cpu
 
 const earlier = new Map<string, unknown>();
 const results: { name: string; result?: BenchResult; error?: string; seconds: number; fs: FsState }[] = [];
-// Scratch directories go only after the last benchmark: for up to five minutes after files are
+// Scratch directories go only after the last benchmark: for up to six minutes after files are
 // deleted, this file system checks every recently freed inode before it hands out a new one,
 // and a store's two file creations took ~0.8 ms instead of ~0.03 ms (lib/fs-settle.ts) for the
 // next benchmark, whose servers create files in the same place. The probe's files stay too.

@@ -1,9 +1,9 @@
 /*
  * What a file creation costs on the benchmarks' file system, and waiting until that is back to
  * normal. On ext4 without a journal (this machine's root file system), the inode allocator
- * skips every inode freed in the last 60 s — 300 s while its inode-table block is still dirty —
+ * skips every inode freed in the last 60 s — 360 s while its inode-table block is still dirty —
  * looking each one up before it hands out a new one (`perf`: recently_deleted() under
- * find_inode_bit()). For up to five minutes after a benchmark run removes its scratch
+ * find_inode_bit()). For up to six minutes after a benchmark run removes its scratch
  * directories, or a test suite its temporary ones, creating a file took 0.2–0.85 ms instead of
  * ~0.02 ms, and a store creates two: a store's latency then measured the previous run's
  * cleanup. So the benchmarks whose figures include file creation wait until a probe's
@@ -18,8 +18,8 @@ import { progress } from './progress.ts';
 
 /** A creation at or under this p50 counts as normal (0.014–0.027 ms measured when settled, 0.07–0.85 ms after deletes). */
 export const SETTLED_MS = 0.05;
-/** The longest wait: the kernel's own limit (300 s) and a margin for writeback. */
-const MAX_WAIT_MS = 360_000;
+/** The longest wait: the kernel's own limit (360 s) and a margin. */
+const MAX_WAIT_MS = 420_000;
 const PROBE_EVERY_MS = 10_000;
 /** Files created per probe. */
 const PROBE_FILES = 100;
@@ -48,7 +48,7 @@ export function probeCreate(root: string): number {
 
 /**
  * Probes file creation under `root`; unless `wait` is false, probes again every 10 s (with
- * progress) until it is at SETTLED_MS or under, for at most six minutes.
+ * progress) until it is at SETTLED_MS or under, for at most seven minutes.
  */
 export async function settleFileSystem(root: string, wait: boolean, label: string): Promise<FsState> {
   const t0 = performance.now();

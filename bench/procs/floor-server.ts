@@ -52,18 +52,17 @@ const { context } = await import('@opentelemetry/api');
 const durableDir = flags.find((f) => f.startsWith('durable='))?.slice('durable='.length);
 const schemaOnly = flags.includes('schema');
 const TOOLS = durableDir || schemaOnly ? (await import('../../src/server/tools.ts')).TOOLS : undefined;
-const durable = durableDir ? await durableStore(durableDir) : schemaOnly ? writesNothing() : undefined;
+const durable = durableDir ? await durableStore(durableDir) : schemaOnly ? resultOf : undefined;
 
-/** `schema`: store_memory's result, made up, with nothing written. */
-function writesNothing() {
-  let seq = 0;
-  return (args: { content: string; description?: string; tags?: string[] | string }) => {
-    const created = new Date();
-    const id = `${created.getTime()}-${process.pid}-${seq++}`;
-    const file = `${created.toISOString().replace(/\D/g, '').slice(0, 14)}_${id}.txt`;
-    const tags = Array.isArray(args.tags) ? args.tags : args.tags ? [args.tags] : [];
-    return { id, file, description: args.description ?? '', tags, created: created.toISOString(), size: Buffer.byteLength(args.content) };
-  };
+type StoreArgs = { content: string; description?: string; tags?: string[] | string };
+let seq = 0;
+/** store_memory's structured result for `args`, with a made-up id and file name (`schema`: all it does). */
+function resultOf(args: StoreArgs) {
+  const created = new Date();
+  const id = `${created.getTime()}-${process.pid}-${seq++}`;
+  const file = `${created.toISOString().replace(/\D/g, '').slice(0, 14)}_${id}.txt`;
+  const tags = Array.isArray(args.tags) ? args.tags : args.tags ? [args.tags] : [];
+  return { id, file, description: args.description ?? '', tags, created: created.toISOString(), size: Buffer.byteLength(args.content) };
 }
 
 /** The least durable store (see the header): returns store_memory's structured result. */
@@ -86,24 +85,19 @@ async function durableStore(dir: string) {
       closeSync(fd);
     }
   };
-  let seq = 0;
-  return (args: { content: string; description?: string; tags?: string[] | string }) => {
-    const created = new Date();
-    const id = `${created.getTime()}-${process.pid}-${seq++}`;
-    const file = `${created.toISOString().replace(/\D/g, '').slice(0, 14)}_${id}.txt`;
-    const tags = Array.isArray(args.tags) ? args.tags : args.tags ? [args.tags] : [];
-    const meta = { id, file, description: args.description ?? '', tags, created: created.toISOString(), size: Buffer.byteLength(args.content) };
-    const tempContent = join(files, `.tmp-${id}.content`);
-    const tempMeta = join(files, `.tmp-${id}.meta`);
+  return (args: StoreArgs) => {
+    const meta = resultOf(args);
+    const tempContent = join(files, `.tmp-${meta.id}.content`);
+    const tempMeta = join(files, `.tmp-${meta.id}.meta`);
     const mtime = write(tempContent, args.content);
-    linkSync(tempContent, join(files, file));
+    linkSync(tempContent, join(files, meta.file));
     const sidecar = JSON.stringify(meta);
     write(tempMeta, sidecar);
-    linkSync(tempMeta, join(files, `${file}.meta.json`));
+    linkSync(tempMeta, join(files, `${meta.file}.meta.json`));
     unlinkSync(tempContent);
     unlinkSync(tempMeta);
     db.exec('BEGIN IMMEDIATE');
-    insert.run(id, file, sidecar, mtime);
+    insert.run(meta.id, meta.file, sidecar, mtime);
     db.exec('COMMIT');
     return meta;
   };
